@@ -1,0 +1,16 @@
+//! Typed views of header values, parsed on demand from a message's ranges and borrowing from it.
+//!
+//! Each view's `parse` takes one value (one element of a comma-separated list, see
+//! [`crate::Message::header_values`]) with folds still inside, and returns [`crate::Error::BadHeaderValue`]
+//! naming the header when the grammar is not met. Nothing here allocates unless a view is asked for an unescaped
+//! or unquoted copy.
+
+mod cseq;
+mod name_addr;
+mod scalar;
+mod via;
+
+pub use cseq::CSeq;
+pub use name_addr::{Contact, NameAddr};
+pub use scalar::{parse_call_id, parse_delta_seconds, parse_max_forwards};
+pub use via::{MAGIC_COOKIE, Via};

@@ -1,0 +1,1 @@
+//! Carillon's SIP transport driver: the sockets, the timers and DNS that the sans-IO core leaves out.
