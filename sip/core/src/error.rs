@@ -97,9 +97,7 @@ impl Error {
             Error::TooManyHops => StatusCode::TOO_MANY_HOPS,
             Error::LoopDetected => StatusCode::LOOP_DETECTED,
             Error::BodyTooLarge => StatusCode::REQUEST_ENTITY_TOO_LARGE,
-            Error::HeadersTooLarge | Error::LineTooLong | Error::TooManyHeaders => {
-                StatusCode::REQUEST_ENTITY_TOO_LARGE
-            }
+            Error::HeadersTooLarge | Error::LineTooLong | Error::TooManyHeaders => StatusCode::REQUEST_ENTITY_TOO_LARGE,
             Error::Empty
             | Error::Truncated
             | Error::BadStartLine
@@ -159,15 +157,10 @@ impl Error {
     /// starts like a request is answered with [`Error::status_code`]. Input that does not even start with a
     /// method token is dropped: there is nobody identifiable to answer.
     pub fn disposition(&self, input: &[u8]) -> Disposition {
-        let start = input
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(input.len());
+        let start = input.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(input.len());
         let input = &input[start..];
         let looks_like_response = input.len() >= 4 && input[..4].eq_ignore_ascii_case(b"SIP/");
-        let starts_with_token = input
-            .first()
-            .is_some_and(|b| crate::text::is_token_char(*b));
+        let starts_with_token = input.first().is_some_and(|b| crate::text::is_token_char(*b));
         if looks_like_response || !starts_with_token {
             return Disposition::Drop;
         }
@@ -202,37 +195,21 @@ mod tests {
 
     #[test]
     fn responses_are_dropped_never_answered() {
-        assert_eq!(
-            Error::BadStatusCode.disposition(b"SIP/2.0 999 Nope\r\n"),
-            Disposition::Drop
-        );
-        assert_eq!(
-            Error::BadHeaderLine.disposition(b"sip/2.0 200 OK\r\n"),
-            Disposition::Drop
-        );
+        assert_eq!(Error::BadStatusCode.disposition(b"SIP/2.0 999 Nope\r\n"), Disposition::Drop);
+        assert_eq!(Error::BadHeaderLine.disposition(b"sip/2.0 200 OK\r\n"), Disposition::Drop);
     }
 
     #[test]
     fn requests_get_the_status_of_their_fault() {
         let d = Error::VersionNotSupported.disposition(b"INVITE sip:a@b SIP/7.0\r\n");
-        assert_eq!(
-            d,
-            Disposition::Respond(StatusCode::VERSION_NOT_SUPPORTED, "Version Not Supported")
-        );
-        let d =
-            Error::MissingHeader(HeaderName::CallId).disposition(b"OPTIONS sip:a@b SIP/2.0\r\n");
-        assert_eq!(
-            d,
-            Disposition::Respond(StatusCode::BAD_REQUEST, "Missing Call-ID")
-        );
+        assert_eq!(d, Disposition::Respond(StatusCode::VERSION_NOT_SUPPORTED, "Version Not Supported"));
+        let d = Error::MissingHeader(HeaderName::CallId).disposition(b"OPTIONS sip:a@b SIP/2.0\r\n");
+        assert_eq!(d, Disposition::Respond(StatusCode::BAD_REQUEST, "Missing Call-ID"));
     }
 
     #[test]
     fn garbage_is_dropped() {
         assert_eq!(Error::Empty.disposition(b"\r\n\r\n"), Disposition::Drop);
-        assert_eq!(
-            Error::BadStartLine.disposition(b"\x00\x01"),
-            Disposition::Drop
-        );
+        assert_eq!(Error::BadStartLine.disposition(b"\x00\x01"), Disposition::Drop);
     }
 }

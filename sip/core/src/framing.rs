@@ -25,12 +25,7 @@ impl Default for Limits {
     /// Generous for real phones (a REGISTER with 20 contacts, an INVITE with a 30-codec SDP), small enough that a
     /// hostile peer cannot make the server buffer more than about 320 KiB per connection.
     fn default() -> Self {
-        Limits {
-            max_line_length: 8 * 1024,
-            max_headers: 256,
-            max_header_bytes: 64 * 1024,
-            max_body_bytes: 256 * 1024,
-        }
+        Limits { max_line_length: 8 * 1024, max_headers: 256, max_header_bytes: 64 * 1024, max_body_bytes: 256 * 1024 }
     }
 }
 
@@ -59,10 +54,7 @@ pub struct StreamFramer {
 impl StreamFramer {
     /// A framer with these limits.
     pub fn new(limits: Limits) -> Self {
-        StreamFramer {
-            buf: BytesMut::with_capacity(4096),
-            limits,
-        }
+        StreamFramer { buf: BytesMut::with_capacity(4096), limits }
     }
 
     /// Appends octets read from the stream.
@@ -104,7 +96,8 @@ impl StreamFramer {
 mod tests {
     use super::*;
 
-    const OPTIONS: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nCall-ID: x\r\nContent-Length: 3\r\n\r\nabc";
+    const OPTIONS: &[u8] =
+        b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nCall-ID: x\r\nContent-Length: 3\r\n\r\nabc";
 
     #[test]
     fn messages_arrive_in_pieces() {
@@ -113,9 +106,7 @@ mod tests {
             assert!(f.next_event().expect("no error").is_none());
             f.extend(chunk);
         }
-        let Some(StreamEvent::Message(m)) = f.next_event().expect("frames") else {
-            panic!("expected a message")
-        };
+        let Some(StreamEvent::Message(m)) = f.next_event().expect("frames") else { panic!("expected a message") };
         assert_eq!(m.body(), b"abc");
         assert_eq!(f.buffered(), 0);
     }
@@ -141,10 +132,7 @@ mod tests {
 
     #[test]
     fn oversized_body_is_refused_before_it_arrives() {
-        let limits = Limits {
-            max_body_bytes: 10,
-            ..Limits::default()
-        };
+        let limits = Limits { max_body_bytes: 10, ..Limits::default() };
         let mut f = StreamFramer::new(limits);
         f.extend(b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 11\r\n\r\n");
         assert_eq!(f.next_event().err(), Some(Error::BodyTooLarge));
@@ -152,10 +140,7 @@ mod tests {
 
     #[test]
     fn endless_header_section_is_refused() {
-        let limits = Limits {
-            max_header_bytes: 100,
-            ..Limits::default()
-        };
+        let limits = Limits { max_header_bytes: 100, ..Limits::default() };
         let mut f = StreamFramer::new(limits);
         f.extend(b"OPTIONS sip:a@b SIP/2.0\r\n");
         for _ in 0..20 {

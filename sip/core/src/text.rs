@@ -32,18 +32,12 @@ pub fn trim_lws_start(s: &str) -> &str {
 /// separate values. Empty elements (`a,,b`) are yielded as empty strings so callers can reject them; surrounding
 /// LWS is trimmed.
 pub fn split_commas(value: &str) -> SplitTopLevel<'_> {
-    SplitTopLevel {
-        rest: Some(value),
-        sep: b',',
-    }
+    SplitTopLevel { rest: Some(value), sep: b',' }
 }
 
 /// Splits at top-level semicolons, with the same rules as [`split_commas`]; used for parameters.
 pub fn split_semicolons(value: &str) -> SplitTopLevel<'_> {
-    SplitTopLevel {
-        rest: Some(value),
-        sep: b';',
-    }
+    SplitTopLevel { rest: Some(value), sep: b';' }
 }
 
 /// Iterator returned by [`split_commas`] and [`split_semicolons`].
@@ -165,9 +159,7 @@ impl<'a> Param<'a> {
             let ok = if v.starts_with('"') {
                 unquote(v).is_some()
             } else {
-                !v.is_empty()
-                    && v.bytes()
-                        .all(|b| is_token_char(b) || matches!(b, b'[' | b']' | b':'))
+                !v.is_empty() && v.bytes().all(|b| is_token_char(b) || matches!(b, b'[' | b']' | b':'))
             };
             if !ok {
                 return None;
@@ -207,17 +199,12 @@ impl<'a> Params<'a> {
     /// Iterates over the well-formed parameters.
     pub fn iter(&self) -> impl Iterator<Item = Param<'a>> + 'a {
         let raw = self.raw;
-        split_semicolons(raw)
-            .filter(|p| !p.is_empty())
-            .filter_map(Param::parse)
-            .filter(move |_| !raw.is_empty())
+        split_semicolons(raw).filter(|p| !p.is_empty()).filter_map(Param::parse).filter(move |_| !raw.is_empty())
     }
 
     /// The first parameter called `name` (case-insensitive). `Some(None)` means present without a value.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        self.iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|p| p.value)
+        self.iter().find(|p| p.name.eq_ignore_ascii_case(name)).map(|p| p.value)
     }
 
     /// Whether a parameter called `name` is present.
@@ -253,10 +240,7 @@ mod tests {
 
     #[test]
     fn quoted_strings() {
-        assert_eq!(
-            unquote(r#""J Rosenberg \\\"""#),
-            Some(r#"J Rosenberg \\\""#)
-        );
+        assert_eq!(unquote(r#""J Rosenberg \\\"""#), Some(r#"J Rosenberg \\\""#));
         assert_eq!(unescape_quoted(r#"J Rosenberg \\\""#), r#"J Rosenberg \""#);
         assert_eq!(unquote(r#""open"#), None);
     }

@@ -105,9 +105,7 @@ impl<'a> Host<'a> {
     /// of RFC 5118 §4.10 (`[2001:db8:::192.0.2.1]`, three colons) is tolerated as RFC 5118 requires.
     pub fn parse(s: &'a str) -> Result<Host<'a>, Error> {
         if let Some(inner) = s.strip_prefix('[') {
-            let inner = inner
-                .strip_suffix(']')
-                .ok_or(Error::BadUri("unterminated IPv6 reference"))?;
+            let inner = inner.strip_suffix(']').ok_or(Error::BadUri("unterminated IPv6 reference"))?;
             return parse_ipv6(inner).map(Host::V6);
         }
         Host::parse_unbracketed(s)
@@ -126,21 +124,12 @@ impl<'a> Host<'a> {
             return Err(Error::BadUri("empty host"));
         }
         if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            return s
-                .parse::<Ipv4Addr>()
-                .map(Host::V4)
-                .map_err(|_| Error::BadUri("malformed IPv4 address"));
+            return s.parse::<Ipv4Addr>().map(Host::V4).map_err(|_| Error::BadUri("malformed IPv4 address"));
         }
-        let valid = s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        let valid = s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
             && !s.starts_with(['-', '.'])
             && !s.contains("..");
-        if valid {
-            Ok(Host::Domain(s))
-        } else {
-            Err(Error::BadUri("malformed host name"))
-        }
+        if valid { Ok(Host::Domain(s)) } else { Err(Error::BadUri("malformed host name")) }
     }
 
     /// Whether two hosts are the same (domains compare case-insensitively).
@@ -167,10 +156,9 @@ impl std::fmt::Display for Host<'_> {
 fn parse_ipv6(s: &str) -> Result<Ipv6Addr, Error> {
     match s.parse::<Ipv6Addr>() {
         Ok(a) => Ok(a),
-        Err(_) if s.contains(":::") => s
-            .replacen(":::", "::", 1)
-            .parse()
-            .map_err(|_| Error::BadUri("malformed IPv6 address")),
+        Err(_) if s.contains(":::") => {
+            s.replacen(":::", "::", 1).parse().map_err(|_| Error::BadUri("malformed IPv6 address"))
+        }
         Err(_) => Err(Error::BadUri("malformed IPv6 address")),
     }
 }
@@ -178,18 +166,10 @@ fn parse_ipv6(s: &str) -> Result<Ipv6Addr, Error> {
 /// Splits `host[:port]` (host possibly an IPv6 reference) and parses both.
 pub fn parse_host_port(s: &str) -> Result<(Host<'_>, Option<u16>), Error> {
     let (host, port) = if s.starts_with('[') {
-        let close = s
-            .find(']')
-            .ok_or(Error::BadUri("unterminated IPv6 reference"))?;
+        let close = s.find(']').ok_or(Error::BadUri("unterminated IPv6 reference"))?;
         match &s[close + 1..] {
             "" => (&s[..=close], None),
-            rest => (
-                &s[..=close],
-                Some(
-                    rest.strip_prefix(':')
-                        .ok_or(Error::BadUri("junk after IPv6 reference"))?,
-                ),
-            ),
+            rest => (&s[..=close], Some(rest.strip_prefix(':').ok_or(Error::BadUri("junk after IPv6 reference"))?)),
         }
     } else {
         match s.rfind(':') {
@@ -206,6 +186,5 @@ pub fn parse_port(p: &str) -> Result<u16, Error> {
     if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::BadUri("malformed port"));
     }
-    p.parse::<u16>()
-        .map_err(|_| Error::BadUri("port out of range"))
+    p.parse::<u16>().map_err(|_| Error::BadUri("port out of range"))
 }

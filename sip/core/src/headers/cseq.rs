@@ -15,10 +15,7 @@ pub struct CSeq<'a> {
 impl<'a> CSeq<'a> {
     /// Parses a CSeq value (LWS between number and method may include a fold).
     pub fn parse(v: &'a str) -> Result<CSeq<'a>, Error> {
-        let bad = |reason| Error::BadHeaderValue {
-            name: HeaderName::CSeq,
-            reason,
-        };
+        let bad = |reason| Error::BadHeaderValue { name: HeaderName::CSeq, reason };
         let digits = v.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return Err(bad("no sequence number"));
@@ -36,16 +33,12 @@ impl<'a> CSeq<'a> {
         if method_text.len() == rest.len() || !crate::text::is_token(method_text) {
             return Err(bad("no method after the sequence number"));
         }
-        Ok(CSeq {
-            seq: seq as u32,
-            method_text,
-        })
+        Ok(CSeq { seq: seq as u32, method_text })
     }
 
     /// The method.
     pub fn method(&self) -> Method {
-        Method::parse(self.method_text)
-            .unwrap_or_else(|| Method::Extension(self.method_text.into()))
+        Method::parse(self.method_text).unwrap_or_else(|| Method::Extension(self.method_text.into()))
     }
 }
 

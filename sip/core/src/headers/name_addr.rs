@@ -5,9 +5,7 @@ use std::borrow::Cow;
 
 use crate::error::Error;
 use crate::message::HeaderName;
-use crate::text::{
-    Params, find_top_level, is_lws, is_token_char, skip_quoted, trim_lws, unescape_quoted,
-};
+use crate::text::{Params, find_top_level, is_lws, is_token_char, skip_quoted, trim_lws, unescape_quoted};
 use crate::uri::Uri;
 
 /// `[display-name] <URI> *(;param)` or `URI *(;param)`.
@@ -26,10 +24,7 @@ pub struct NameAddr<'a> {
 impl<'a> NameAddr<'a> {
     /// Parses a value; errors name `header`.
     pub fn parse_as(v: &'a str, header: HeaderName) -> Result<NameAddr<'a>, Error> {
-        let bad = |reason| Error::BadHeaderValue {
-            name: header,
-            reason,
-        };
+        let bad = |reason| Error::BadHeaderValue { name: header, reason };
         let v = trim_lws(v);
         let bytes = v.as_bytes();
         let (display_name, after_display) = if bytes.first() == Some(&b'"') {
@@ -39,9 +34,7 @@ impl<'a> NameAddr<'a> {
             match find_top_level(v, b'<') {
                 Some(lt) => {
                     let name = trim_lws(&v[..lt]);
-                    let tokens_ok = name
-                        .bytes()
-                        .all(|b| is_token_char(b) || is_lws(b) || b >= 0x80);
+                    let tokens_ok = name.bytes().all(|b| is_token_char(b) || is_lws(b) || b >= 0x80);
                     if !tokens_ok {
                         return Err(bad("display name is neither tokens nor a quoted string"));
                     }
@@ -63,12 +56,7 @@ impl<'a> NameAddr<'a> {
             if !params.validate() {
                 return Err(bad("malformed parameter"));
             }
-            return Ok(NameAddr {
-                display_name,
-                uri,
-                angle_brackets: true,
-                params,
-            });
+            return Ok(NameAddr { display_name, uri, angle_brackets: true, params });
         }
         if display_name.is_some() {
             return Err(bad("display name without <URI>"));
@@ -86,12 +74,7 @@ impl<'a> NameAddr<'a> {
         if !params.validate() {
             return Err(bad("malformed parameter"));
         }
-        Ok(NameAddr {
-            display_name,
-            uri,
-            angle_brackets: false,
-            params,
-        })
+        Ok(NameAddr { display_name, uri, angle_brackets: false, params })
     }
 
     /// The tag parameter (From, To).
@@ -124,18 +107,9 @@ fn check_uri_text(uri: &str) -> Result<(), &'static str> {
     }
     let colon = uri.find(':').ok_or("URI without scheme")?;
     let scheme = &uri[..colon];
-    let scheme_ok = scheme
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    if scheme_ok {
-        Ok(())
-    } else {
-        Err("malformed URI scheme")
-    }
+    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if scheme_ok { Ok(()) } else { Err("malformed URI scheme") }
 }
 
 /// One Contact value: `*` or an address with its registration parameters (RFC 3261 §20.10, RFC 5626).
@@ -180,11 +154,7 @@ impl<'a> Contact<'a> {
     pub fn instance(&self) -> Option<&'a str> {
         let raw = self.address()?.params.get("+sip.instance")??;
         let raw = crate::text::unquote(raw).unwrap_or(raw);
-        Some(
-            raw.strip_prefix('<')
-                .and_then(|r| r.strip_suffix('>'))
-                .unwrap_or(raw),
-        )
+        Some(raw.strip_prefix('<').and_then(|r| r.strip_suffix('>')).unwrap_or(raw))
     }
 
     /// The reg-id parameter (RFC 5626 §4.2).
@@ -199,11 +169,8 @@ fn parse_qvalue(s: &str) -> Option<u16> {
     if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let frac_value = frac
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(3)
-        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    let frac_value =
+        frac.bytes().chain(std::iter::repeat(b'0')).take(3).fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
     match int {
         "0" => Some(frac_value),
         "1" if frac_value == 0 => Some(1000),
@@ -225,10 +192,7 @@ mod tests {
         assert_eq!(a.display_name_text().as_deref(), Some(r#"Bob "B""#));
         assert_eq!((a.uri, a.tag()), ("sip:bob@biloxi.com", Some("a6c85cf")));
         let a = na("sip:caller@example.net;tag=134161461246").expect("ok");
-        assert_eq!(
-            (a.uri, a.tag(), a.angle_brackets),
-            ("sip:caller@example.net", Some("134161461246"), false)
-        );
+        assert_eq!((a.uri, a.tag(), a.angle_brackets), ("sip:caller@example.net", Some("134161461246"), false));
         let a = na("Bob Smith<sip:bob@x>").expect("ok");
         assert_eq!(a.display_name, Some("Bob Smith"));
         let a = na("<sip:x@y;lr>").expect("ok");
@@ -239,31 +203,16 @@ mod tests {
     fn tortuous() {
         let a = na(" sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").expect("ok");
         assert_eq!(a.tag(), Some("1918181833n"));
-        let a = na(
-            "\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8",
-        )
-        .expect("ok");
+        let a = na("\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8").expect("ok");
         assert_eq!(a.tag(), Some("98asjd8"));
     }
 
     #[test]
     fn malformed() {
-        assert!(
-            na(r#""Mr. J. User <sip:j.user@example.com>"#).is_err(),
-            "unterminated quote"
-        );
-        assert!(
-            na(r#""Watson, Thomas" < sip:t.watson@example.org >"#).is_err(),
-            "spaces in addr-spec"
-        );
-        assert!(
-            na("Bell, Alexander <sip:a.g.bell@example.com>;tag=43").is_err(),
-            "comma in unquoted name"
-        );
-        assert!(
-            na("sip:user@example.com?Route=%3Csip:sip.example.com%3E").is_err(),
-            "? in addr-spec"
-        );
+        assert!(na(r#""Mr. J. User <sip:j.user@example.com>"#).is_err(), "unterminated quote");
+        assert!(na(r#""Watson, Thomas" < sip:t.watson@example.org >"#).is_err(), "spaces in addr-spec");
+        assert!(na("Bell, Alexander <sip:a.g.bell@example.com>;tag=43").is_err(), "comma in unquoted name");
+        assert!(na("sip:user@example.com?Route=%3Csip:sip.example.com%3E").is_err(), "? in addr-spec");
         assert!(na("<sip:x@y>;;").is_err());
         assert!(na("").is_err());
     }
@@ -274,10 +223,7 @@ mod tests {
             .expect("ok");
         assert_eq!(c.expires(), Some(600));
         assert_eq!(c.q(), Some(700));
-        assert_eq!(
-            c.instance(),
-            Some("urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF")
-        );
+        assert_eq!(c.instance(), Some("urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF"));
         assert_eq!(c.reg_id(), Some(1));
         assert_eq!(Contact::parse(" * ").expect("ok"), Contact::Wildcard);
         assert_eq!(parse_qvalue("1.000"), Some(1000));

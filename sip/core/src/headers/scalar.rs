@@ -11,18 +11,7 @@ pub fn parse_call_id(v: &str) -> Result<&str, Error> {
                 crate::text::is_token_char(b)
                     || matches!(
                         b,
-                        b'(' | b')'
-                            | b'<'
-                            | b'>'
-                            | b':'
-                            | b'\\'
-                            | b'"'
-                            | b'/'
-                            | b'['
-                            | b']'
-                            | b'?'
-                            | b'{'
-                            | b'}'
+                        b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}'
                     )
             })
     };
@@ -30,22 +19,12 @@ pub fn parse_call_id(v: &str) -> Result<&str, Error> {
         Some((a, b)) => word(a) && word(b),
         None => word(v),
     };
-    if ok {
-        Ok(v)
-    } else {
-        Err(Error::BadHeaderValue {
-            name: HeaderName::CallId,
-            reason: "not a word[@word]",
-        })
-    }
+    if ok { Ok(v) } else { Err(Error::BadHeaderValue { name: HeaderName::CallId, reason: "not a word[@word]" }) }
 }
 
 /// Max-Forwards = 1*DIGIT, at most 255 (RFC 3261 §20.22, RFC 4475 §3.1.2.4).
 pub fn parse_max_forwards(v: &str) -> Result<u8, Error> {
-    let bad = |reason| Error::BadHeaderValue {
-        name: HeaderName::MaxForwards,
-        reason,
-    };
+    let bad = |reason| Error::BadHeaderValue { name: HeaderName::MaxForwards, reason };
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("not a number"));
     }
@@ -53,11 +32,7 @@ pub fn parse_max_forwards(v: &str) -> Result<u8, Error> {
     if trimmed.len() > 3 {
         return Err(bad("larger than 255"));
     }
-    trimmed
-        .parse::<u16>()
-        .unwrap_or(0)
-        .try_into()
-        .map_err(|_| bad("larger than 255"))
+    trimmed.parse::<u16>().unwrap_or(0).try_into().map_err(|_| bad("larger than 255"))
 }
 
 /// delta-seconds = 1*DIGIT, a 32-bit value (Expires, Min-Expires, the expires parameter). Larger values are
@@ -71,11 +46,7 @@ pub fn parse_delta_seconds(v: &str, name: HeaderName) -> Result<u32, Error> {
     if trimmed.len() > 10 {
         return Err(bad("larger than 2**32-1"));
     }
-    trimmed
-        .parse::<u64>()
-        .unwrap_or(0)
-        .try_into()
-        .map_err(|_| bad("larger than 2**32-1"))
+    trimmed.parse::<u64>().unwrap_or(0).try_into().map_err(|_| bad("larger than 2**32-1"))
 }
 
 #[cfg(test)]
@@ -93,15 +64,9 @@ mod tests {
 
     #[test]
     fn delta_seconds_bounds() {
-        assert_eq!(
-            parse_delta_seconds("4294967295", HeaderName::Expires),
-            Ok(u32::MAX)
-        );
+        assert_eq!(parse_delta_seconds("4294967295", HeaderName::Expires), Ok(u32::MAX));
         assert!(parse_delta_seconds("4294967296", HeaderName::Expires).is_err());
-        assert_eq!(
-            parse_delta_seconds("000000000000003600", HeaderName::Expires),
-            Ok(3600)
-        );
+        assert_eq!(parse_delta_seconds("000000000000003600", HeaderName::Expires), Ok(3600));
     }
 
     #[test]

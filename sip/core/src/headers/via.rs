@@ -28,10 +28,7 @@ pub const MAGIC_COOKIE: &str = "z9hG4bK";
 impl<'a> Via<'a> {
     /// Parses one Via value.
     pub fn parse(v: &'a str) -> Result<Via<'a>, Error> {
-        let bad = |reason| Error::BadHeaderValue {
-            name: HeaderName::Via,
-            reason,
-        };
+        let bad = |reason| Error::BadHeaderValue { name: HeaderName::Via, reason };
         let (head, params) = match find_top_level(v, b';') {
             Some(i) => (&v[..i], Params::new(&v[i + 1..])),
             None => (v, Params::new("")),
@@ -52,10 +49,7 @@ impl<'a> Via<'a> {
         let sent_by = trim_lws(&head[cur.i..]);
         let (host, port) = if sent_by.bytes().any(is_lws) {
             // COLON = SWS ":" SWS: legal, if rare; any other whitespace inside sent-by is not.
-            let colon = sent_by
-                .rfind(':')
-                .filter(|&c| !sent_by[c..].contains(']'))
-                .ok_or(bad("space in sent-by"))?;
+            let colon = sent_by.rfind(':').filter(|&c| !sent_by[c..].contains(']')).ok_or(bad("space in sent-by"))?;
             let (host, port) = (trim_lws(&sent_by[..colon]), trim_lws(&sent_by[colon + 1..]));
             if host.bytes().any(is_lws) || port.bytes().any(is_lws) {
                 return Err(bad("space in sent-by"));
@@ -67,14 +61,7 @@ impl<'a> Via<'a> {
         } else {
             parse_host_port(sent_by).map_err(|_| bad("malformed sent-by"))?
         };
-        Ok(Via {
-            protocol,
-            version,
-            transport,
-            host,
-            port,
-            params,
-        })
+        Ok(Via { protocol, version, transport, host, port, params })
     }
 
     /// The branch parameter.
@@ -85,23 +72,17 @@ impl<'a> Via<'a> {
     /// Whether the branch starts with the RFC 3261 magic cookie and has something after it (RFC 4475 §3.2.1:
     /// a bare cookie is not a transaction identifier).
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch()
-            .is_some_and(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE))
+        self.branch().is_some_and(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE))
     }
 
     /// The received parameter (RFC 3261 §18.2.1), bracketed or not (RFC 5118 §4.5).
     pub fn received(&self) -> Option<Host<'a>> {
-        self.params
-            .get("received")
-            .flatten()
-            .and_then(|r| Host::parse_lenient(r).ok())
+        self.params.get("received").flatten().and_then(|r| Host::parse_lenient(r).ok())
     }
 
     /// The rport parameter (RFC 3581): `None` if absent, `Some(None)` if requested, `Some(Some(port))` if filled.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params
-            .get("rport")
-            .map(|v| v.and_then(|p| p.parse().ok()))
+        self.params.get("rport").map(|v| v.and_then(|p| p.parse().ok()))
     }
 
     /// The maddr parameter.
@@ -111,10 +92,7 @@ impl<'a> Via<'a> {
 
     /// The ttl parameter.
     pub fn ttl(&self) -> Option<u8> {
-        self.params
-            .get("ttl")
-            .flatten()
-            .and_then(|t| t.parse().ok())
+        self.params.get("ttl").flatten().and_then(|t| t.parse().ok())
     }
 
     /// Whether the transport is reliable (anything but UDP).
@@ -164,8 +142,7 @@ mod tests {
 
     #[test]
     fn plain() {
-        let v = Via::parse("SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds;rport")
-            .expect("valid");
+        let v = Via::parse("SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds;rport").expect("valid");
         assert_eq!((v.protocol, v.version, v.transport), ("SIP", "2.0", "UDP"));
         assert_eq!(v.host, Host::Domain("pc33.atlanta.com"));
         assert_eq!(v.port, None);
@@ -176,34 +153,21 @@ mod tests {
 
     #[test]
     fn tortuous_whitespace() {
-        let v =
-            Via::parse("SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw").expect("valid");
+        let v = Via::parse("SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw").expect("valid");
         assert_eq!(v.transport, "UDP");
         assert_eq!(v.host, Host::V4([192, 0, 2, 2].into()));
         assert!(!v.has_rfc3261_branch());
-        let v = Via::parse("SIP  /    2.0   / UDP  192.168.255.111   ; branch=\r\n z9hG4bK30239")
-            .expect("valid");
+        let v = Via::parse("SIP  /    2.0   / UDP  192.168.255.111   ; branch=\r\n z9hG4bK30239").expect("valid");
         assert_eq!(v.branch(), Some("z9hG4bK30239"));
     }
 
     #[test]
     fn ipv6_and_received() {
-        let v = Via::parse(
-            "SIP/2.0/UDP [2001:db8::9:1]:5070;received=2001:db8::9:255;branch=z9hG4bKas3",
-        )
-        .expect("ok");
+        let v = Via::parse("SIP/2.0/UDP [2001:db8::9:1]:5070;received=2001:db8::9:255;branch=z9hG4bKas3").expect("ok");
         assert_eq!(v.port, Some(5070));
-        assert_eq!(
-            v.received(),
-            Some(Host::V6("2001:db8::9:255".parse().expect("addr")))
-        );
-        let v =
-            Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3")
-                .expect("ok");
-        assert_eq!(
-            v.received(),
-            Some(Host::V6("2001:db8::9:255".parse().expect("addr")))
-        );
+        assert_eq!(v.received(), Some(Host::V6("2001:db8::9:255".parse().expect("addr"))));
+        let v = Via::parse("SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3").expect("ok");
+        assert_eq!(v.received(), Some(Host::V6("2001:db8::9:255".parse().expect("addr"))));
     }
 
     #[test]

@@ -33,11 +33,7 @@ struct Span {
 
 impl Span {
     const fn received(start: usize, end: usize) -> Span {
-        Span {
-            start: start as u32,
-            end: end as u32,
-            edited: false,
-        }
+        Span { start: start as u32, end: end as u32, edited: false }
     }
 }
 
@@ -204,12 +200,8 @@ impl Message {
         match self.start_line {
             Some(span) => self.text(span).into(),
             None => match &self.start {
-                StartLine::Request { method, uri } => {
-                    format!("{method} {} SIP/2.0", self.text(*uri)).into()
-                }
-                StartLine::Response { status, reason } => {
-                    format!("SIP/2.0 {status} {}", self.text(*reason)).into()
-                }
+                StartLine::Request { method, uri } => format!("{method} {} SIP/2.0", self.text(*uri)).into(),
+                StartLine::Response { status, reason } => format!("SIP/2.0 {status} {}", self.text(*reason)).into(),
             },
         }
     }
@@ -247,10 +239,7 @@ impl Message {
 
     /// The value of the first header line called `name`.
     pub fn header(&self, name: HeaderName) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|h| h.name == name)
-            .map(|h| self.text(h.value))
+        self.headers.iter().find(|h| h.name == name).map(|h| self.text(h.value))
     }
 
     /// The value of the first header line whose name is written `name` (case-insensitive; compact forms of
@@ -275,10 +264,7 @@ impl Message {
 
     /// Values of every header line called `name`, one per line.
     pub fn header_lines(&self, name: HeaderName) -> impl Iterator<Item = &str> + '_ {
-        self.headers
-            .iter()
-            .filter(move |h| h.name == name)
-            .map(|h| self.text(h.value))
+        self.headers.iter().filter(move |h| h.name == name).map(|h| self.text(h.value))
     }
 
     /// Every value of a list header across all its lines, split at top-level commas (RFC 3261 §7.3.1). For
@@ -297,10 +283,7 @@ impl Message {
 
     /// The topmost Via value.
     pub fn top_via(&self) -> Result<Via<'_>, Error> {
-        let raw = self
-            .header_values(HeaderName::Via)
-            .next()
-            .ok_or(Error::MissingHeader(HeaderName::Via))?;
+        let raw = self.header_values(HeaderName::Via).next().ok_or(Error::MissingHeader(HeaderName::Via))?;
         Via::parse(raw)
     }
 
@@ -311,14 +294,12 @@ impl Message {
 
     /// The From header.
     pub fn from(&self) -> Result<NameAddr<'_>, Error> {
-        self.single(HeaderName::From)
-            .and_then(|v| NameAddr::parse_as(v, HeaderName::From))
+        self.single(HeaderName::From).and_then(|v| NameAddr::parse_as(v, HeaderName::From))
     }
 
     /// The To header.
     pub fn to(&self) -> Result<NameAddr<'_>, Error> {
-        self.single(HeaderName::To)
-            .and_then(|v| NameAddr::parse_as(v, HeaderName::To))
+        self.single(HeaderName::To).and_then(|v| NameAddr::parse_as(v, HeaderName::To))
     }
 
     /// The Call-ID.
@@ -394,11 +375,7 @@ impl Message {
     /// Inserts a header line before the first line of the same header, or first if there is none (for Via,
     /// Record-Route and Route, whose order matters).
     pub fn prepend_header(&mut self, name: HeaderName, value: &str) {
-        let at = self
-            .headers
-            .iter()
-            .position(|h| h.name == name)
-            .unwrap_or(0);
+        let at = self.headers.iter().position(|h| h.name == name).unwrap_or(0);
         self.insert_header(at, name.as_str(), value);
     }
 
@@ -459,15 +436,8 @@ impl Message {
             let line = format!("{method} {uri} SIP/2.0");
             let span = self.write_edit(line.as_bytes());
             let uri_start = span.start as usize + method.as_str().len() + 1;
-            let uri_span = Span {
-                start: uri_start as u32,
-                end: (uri_start + uri.len()) as u32,
-                edited: true,
-            };
-            self.start = StartLine::Request {
-                method,
-                uri: uri_span,
-            };
+            let uri_span = Span { start: uri_start as u32, end: (uri_start + uri.len()) as u32, edited: true };
+            self.start = StartLine::Request { method, uri: uri_span };
             self.start_line = Some(span);
         }
     }
@@ -491,21 +461,9 @@ impl Message {
         let name_end = start + name.len();
         HeaderLine {
             name: HeaderName::from_str(name),
-            written_name: Span {
-                start: start as u32,
-                end: name_end as u32,
-                edited: true,
-            },
-            value: Span {
-                start: (name_end + 2) as u32,
-                end: end as u32,
-                edited: true,
-            },
-            line: Span {
-                start: start as u32,
-                end: end as u32,
-                edited: true,
-            },
+            written_name: Span { start: start as u32, end: name_end as u32, edited: true },
+            value: Span { start: (name_end + 2) as u32, end: end as u32, edited: true },
+            line: Span { start: start as u32, end: end as u32, edited: true },
         }
     }
 
@@ -513,33 +471,18 @@ impl Message {
         let start = self.edits.len();
         self.edits.extend_from_slice(text);
         self.edited = true;
-        Span {
-            start: start as u32,
-            end: self.edits.len() as u32,
-            edited: true,
-        }
+        Span { start: start as u32, end: self.edits.len() as u32, edited: true }
     }
 
     fn view(&self, h: &HeaderLine) -> Header<'_> {
-        Header {
-            name: h.name,
-            written_name: self.text(h.written_name),
-            value: self.text(h.value),
-        }
+        Header { name: h.name, written_name: self.text(h.written_name), value: self.text(h.value) }
     }
 
     /// The text of a span. Spans are only ever made over text that was checked to be UTF-8 (the received head
     /// at parse time, edits as `&str`), and they start and end at ASCII delimiters, so this never fails.
     fn text(&self, span: Span) -> &str {
-        let source: &[u8] = if span.edited {
-            &self.edits
-        } else {
-            &self.received
-        };
-        source
-            .get(span.start as usize..span.end as usize)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
+        let source: &[u8] = if span.edited { &self.edits } else { &self.received };
+        source.get(span.start as usize..span.end as usize).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
     }
 }
 

@@ -239,20 +239,11 @@ mod tests {
     fn every_name_round_trips_in_any_case() {
         for &name in HeaderName::ALL {
             assert_eq!(HeaderName::from_str(name.as_str()), name);
-            assert_eq!(
-                HeaderName::from_str(&name.as_str().to_ascii_uppercase()),
-                name
-            );
-            assert_eq!(
-                HeaderName::from_str(&name.as_str().to_ascii_lowercase()),
-                name
-            );
+            assert_eq!(HeaderName::from_str(&name.as_str().to_ascii_uppercase()), name);
+            assert_eq!(HeaderName::from_str(&name.as_str().to_ascii_lowercase()), name);
             if let Some(c) = name.compact() {
                 assert_eq!(HeaderName::from_str(&c.to_string()), name);
-                assert_eq!(
-                    HeaderName::from_str(&c.to_ascii_uppercase().to_string()),
-                    name
-                );
+                assert_eq!(HeaderName::from_str(&c.to_ascii_uppercase().to_string()), name);
             }
         }
     }

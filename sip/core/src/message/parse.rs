@@ -51,10 +51,7 @@ impl Layout {
             start: self.start,
             start_line: None,
             headers: self.headers,
-            body: Body::Received {
-                start: self.body.0,
-                end: self.body.1,
-            },
+            body: Body::Received { start: self.body.0, end: self.body.1 },
             edits: Vec::new(),
             edited: false,
         }
@@ -66,10 +63,7 @@ const EXPECTED_HEADERS: usize = 16;
 
 pub(crate) fn parse_layout(input: &[u8], limits: &Limits, mode: Mode) -> Result<Layout, Failure> {
     // RFC 3261 §7.5: CRLFs before the start line are ignored.
-    let begin = input
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(input.len());
+    let begin = input.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(input.len());
     if begin == input.len() {
         return Err(match mode {
             Mode::Datagram => Error::Empty.into(),
@@ -147,33 +141,17 @@ pub(crate) fn parse_layout(input: &[u8], limits: &Limits, mode: Mode) -> Result<
         }
         (None, Mode::Datagram) => available,
     };
-    Ok(Layout {
-        start,
-        headers,
-        body: (head_end, head_end + body_len),
-        len: head_end + body_len,
-    })
+    Ok(Layout { start, headers, body: (head_end, head_end + body_len), len: head_end + body_len })
 }
 
 /// Finds the end of the line starting at `pos`: returns (end of content without CR/LF, start of next line).
 /// A bare LF is accepted as a line end (tolerance for RFC 5118's archive and hand-written messages).
-fn next_line(
-    input: &[u8],
-    pos: usize,
-    limits: &Limits,
-    mode: Mode,
-) -> Result<(usize, usize), Failure> {
-    let window = &input[pos..input
-        .len()
-        .min(pos.saturating_add(limits.max_line_length + 2))];
+fn next_line(input: &[u8], pos: usize, limits: &Limits, mode: Mode) -> Result<(usize, usize), Failure> {
+    let window = &input[pos..input.len().min(pos.saturating_add(limits.max_line_length + 2))];
     match memchr::memchr(b'\n', window) {
         Some(i) => {
             let nl = pos + i;
-            let end = if nl > pos && input[nl - 1] == b'\r' {
-                nl - 1
-            } else {
-                nl
-            };
+            let end = if nl > pos && input[nl - 1] == b'\r' { nl - 1 } else { nl };
             if end - pos > limits.max_line_length {
                 return Err(Error::LineTooLong.into());
             }
@@ -206,10 +184,7 @@ fn parse_start_line(input: &[u8], start: usize, end: usize) -> Result<StartLine,
         // Empty, or a second space / tab / control octet inside: embedded LWS (RFC 4475 §3.1.2.8, §3.1.2.9).
         return Err(Error::BadStartLine);
     }
-    Ok(StartLine::Request {
-        method,
-        uri: Span::received(start + sp1 + 1, start + sp2),
-    })
+    Ok(StartLine::Request { method, uri: Span::received(start + sp1 + 1, start + sp2) })
 }
 
 fn parse_status_line(input: &[u8], start: usize, end: usize) -> Result<StartLine, Error> {
@@ -217,21 +192,13 @@ fn parse_status_line(input: &[u8], start: usize, end: usize) -> Result<StartLine
     let sp = memchr::memchr(b' ', line).ok_or(Error::BadStartLine)?;
     check_version(&line[..sp])?;
     let rest = &line[sp + 1..];
-    if rest.len() < 3
-        || !rest[..3].iter().all(u8::is_ascii_digit)
-        || rest.get(3).is_some_and(|&b| b != b' ')
-    {
+    if rest.len() < 3 || !rest[..3].iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
         return Err(Error::BadStatusCode);
     }
-    let code = rest[..3]
-        .iter()
-        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    let code = rest[..3].iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
     let status = StatusCode::new(code).ok_or(Error::BadStatusCode)?;
     let reason_start = (start + sp + 1 + 4).min(end);
-    Ok(StartLine::Response {
-        status,
-        reason: Span::received(reason_start, end),
-    })
+    Ok(StartLine::Response { status, reason: Span::received(reason_start, end) })
 }
 
 /// `SIP/2.0` (case-insensitive) is fine; another well-formed version is unsupported (505); anything else is a
@@ -250,11 +217,7 @@ fn check_version(v: &[u8]) -> Result<(), Error> {
                 && num[d + 1..].iter().all(u8::is_ascii_digit)
         })
     };
-    Err(if well_formed {
-        Error::VersionNotSupported
-    } else {
-        Error::BadStartLine
-    })
+    Err(if well_formed { Error::VersionNotSupported } else { Error::BadStartLine })
 }
 
 fn parse_header_line(input: &[u8], start: usize, end: usize) -> Result<HeaderLine, Error> {
@@ -294,7 +257,5 @@ fn parse_content_length(v: &[u8]) -> Result<usize, Error> {
         return Err(Error::BadContentLength);
     }
     let n = v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-    u32::try_from(n)
-        .map(|n| n as usize)
-        .map_err(|_| Error::BadContentLength)
+    u32::try_from(n).map(|n| n as usize).map_err(|_| Error::BadContentLength)
 }

@@ -85,11 +85,7 @@ codes! {
 impl StatusCode {
     /// A status code from a number; `None` outside `100..=699`.
     pub const fn new(code: u16) -> Option<StatusCode> {
-        if code >= 100 && code <= 699 {
-            Some(StatusCode(code))
-        } else {
-            None
-        }
+        if code >= 100 && code <= 699 { Some(StatusCode(code)) } else { None }
     }
 
     /// The number.
