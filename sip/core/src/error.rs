@@ -59,6 +59,14 @@ pub enum Error {
     CSeqMethodMismatch,
     /// The CSeq method differs from the request method and the method is unknown (RFC 4475 §3.1.2.18: 501).
     UnknownMethodMismatch,
+    /// The method is known but not served by this element (answered with 405 and Allow).
+    MethodNotAllowed,
+    /// The method is not one this user agent server implements (answered with 501 and Allow).
+    NotImplemented,
+    /// The body's Content-Type (or encoding) is not one this element understands (answered with 415 and Accept).
+    UnsupportedMediaType,
+    /// The Accept header excludes every body type this element could answer with (answered with 406).
+    NotAcceptable,
     /// The Request-URI scheme is one this element does not serve (answered with 416).
     UnsupportedUriScheme,
     /// The request requires extensions this element does not support (answered with 420 and Unsupported).
@@ -91,7 +99,10 @@ impl Error {
     pub fn status_code(&self) -> StatusCode {
         match self {
             Error::VersionNotSupported => StatusCode::VERSION_NOT_SUPPORTED,
-            Error::UnknownMethodMismatch => StatusCode::NOT_IMPLEMENTED,
+            Error::UnknownMethodMismatch | Error::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Error::UnsupportedUriScheme => StatusCode::UNSUPPORTED_URI_SCHEME,
             Error::BadExtension(_) => StatusCode::BAD_EXTENSION,
             Error::TooManyHops => StatusCode::TOO_MANY_HOPS,
@@ -139,7 +150,10 @@ impl Error {
             Error::BadRequestUri => "Malformed Request-URI",
             Error::BadUri(_) => "Malformed URI",
             Error::CSeqMethodMismatch => "CSeq Method Mismatch",
-            Error::UnknownMethodMismatch => "Not Implemented",
+            Error::UnknownMethodMismatch | Error::NotImplemented => "Not Implemented",
+            Error::UnsupportedMediaType => "Unsupported Media Type",
+            Error::MethodNotAllowed => "Method Not Allowed",
+            Error::NotAcceptable => "Not Acceptable",
             Error::UnsupportedUriScheme => "Unsupported URI Scheme",
             Error::BadExtension(_) => "Bad Extension",
             Error::TooManyHops => "Too Many Hops",

@@ -31,7 +31,8 @@ impl<'a> NameAddr<'a> {
             let end = skip_quoted(bytes, 0).ok_or(bad("unterminated quoted display name"))?;
             (Some(&v[..end]), end)
         } else {
-            match find_top_level(v, b'<') {
+            // An unquoted display name is tokens and LWS, so the first `<` starts the address.
+            match v.find('<') {
                 Some(lt) => {
                     let name = trim_lws(&v[..lt]);
                     let tokens_ok = name.bytes().all(|b| is_token_char(b) || is_lws(b) || b >= 0x80);
