@@ -20,12 +20,22 @@ pub fn is_token(s: &str) -> bool {
 
 /// `s` without leading and trailing LWS.
 pub fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let b = s.as_bytes();
+    let (mut start, mut end) = (0, b.len());
+    while start < end && is_lws(b[start]) {
+        start += 1;
+    }
+    while end > start && is_lws(b[end - 1]) {
+        end -= 1;
+    }
+    // Both ends sit next to ASCII whitespace or the string's ends, so they are character boundaries.
+    &s[start..end]
 }
 
 /// `s` without leading LWS.
 pub fn trim_lws_start(s: &str) -> &str {
-    s.trim_start_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let skip = s.bytes().take_while(|&b| is_lws(b)).count();
+    &s[skip..]
 }
 
 /// Splits a header value at top-level commas: commas inside quoted strings, angle brackets or comments do not
@@ -65,13 +75,35 @@ impl<'a> Iterator for SplitTopLevel<'a> {
     }
 }
 
-/// Position of the first `sep` in `s` that is outside quotes, `<...>` and `(...)`.
+/// Octets that change the state of [`find_top_level`]'s scan or may be a separator; all others are skipped in a
+/// tight loop, which is most of every header value.
+static STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    let special = b"\"<>()\\,;";
+    while i < special.len() {
+        t[special[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// Position of the first `sep` (`,` or `;`, or any structural octet) in `s` outside quotes, `<...>` and `(...)`.
 pub fn find_top_level(s: &str, sep: u8) -> Option<usize> {
     let bytes = s.as_bytes();
     let mut i = 0;
     let mut angle = false;
     let mut comment_depth = 0u32;
+    let always_structural = STRUCTURAL[usize::from(sep)];
     while i < bytes.len() {
+        if always_structural {
+            while i < bytes.len() && !STRUCTURAL[usize::from(bytes[i])] {
+                i += 1;
+            }
+            if i == bytes.len() {
+                break;
+            }
+        }
         let b = bytes[i];
         if b == b'"' && !angle && comment_depth == 0 {
             i = skip_quoted(bytes, i)?;
@@ -198,13 +230,25 @@ impl<'a> Params<'a> {
 
     /// Iterates over the well-formed parameters.
     pub fn iter(&self) -> impl Iterator<Item = Param<'a>> + 'a {
-        let raw = self.raw;
-        split_semicolons(raw).filter(|p| !p.is_empty()).filter_map(Param::parse).filter(move |_| !raw.is_empty())
+        let raw = (!self.raw.is_empty()).then_some(self.raw);
+        raw.into_iter().flat_map(split_semicolons).filter_map(Param::parse)
     }
 
     /// The first parameter called `name` (case-insensitive). `Some(None)` means present without a value.
+    ///
+    /// This is the hot path of every transaction lookup (branch, tag), so it only splits and compares names; the
+    /// grammar of the whole list is checked once by [`Params::validate`] when the header is parsed.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        self.iter().find(|p| p.name.eq_ignore_ascii_case(name)).map(|p| p.value)
+        if self.raw.is_empty() {
+            return None;
+        }
+        split_semicolons(self.raw).find_map(|p| {
+            let (n, v) = match p.find('=') {
+                Some(eq) => (trim_lws(&p[..eq]), Some(trim_lws(&p[eq + 1..]))),
+                None => (p, None),
+            };
+            n.eq_ignore_ascii_case(name).then_some(v)
+        })
     }
 
     /// Whether a parameter called `name` is present.

@@ -133,7 +133,10 @@ impl Policy<'_> {
         if self.role == Role::Registrar {
             let aor = msg.to()?.parsed_uri()?;
             if aor.as_sip().is_none() {
-                return Err(Error::BadHeaderValue { name: HeaderName::To, reason: "not a sip or sips address-of-record" });
+                return Err(Error::BadHeaderValue {
+                    name: HeaderName::To,
+                    reason: "not a sip or sips address-of-record",
+                });
             }
         }
         let requirement = if uas { HeaderName::Require } else { HeaderName::ProxyRequire };
@@ -166,9 +169,10 @@ impl Policy<'_> {
         }
         // An INVITE is answered with SDP; RFC 4475 §3.3.15: an Accept that rules SDP out gets 406.
         if *method == Method::Invite && msg.header(HeaderName::Accept).is_some() {
-            let sdp_ok = msg.header_values(HeaderName::Accept).map(essence).any(|t| {
-                ["application/sdp", "application/*", "*/*"].iter().any(|ok| ok.eq_ignore_ascii_case(t))
-            });
+            let sdp_ok = msg
+                .header_values(HeaderName::Accept)
+                .map(essence)
+                .any(|t| ["application/sdp", "application/*", "*/*"].iter().any(|ok| ok.eq_ignore_ascii_case(t)));
             if !sdp_ok {
                 return Err(Error::NotAcceptable);
             }

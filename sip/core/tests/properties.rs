@@ -1,6 +1,8 @@
 //! Property tests of the message parser: generated messages survive parse → serialise → parse unchanged, edits
 //! keep every untouched line, and arbitrary bytes never panic the parser, the framer or the checks.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test code: a failed expectation is the point
+
 use bytes::Bytes;
 use carillon_sip::framing::{Limits, StreamEvent, StreamFramer};
 use carillon_sip::message::HeaderName;
@@ -57,7 +59,13 @@ fn display_name() -> impl Strategy<Value = String> {
 }
 
 fn via() -> impl Strategy<Value = String> {
-    (prop_oneof![Just("UDP"), Just("TCP"), Just("TLS")], host(), proptest::option::of(1u16..), "[a-zA-Z0-9]{1,12}", any::<bool>())
+    (
+        prop_oneof![Just("UDP"), Just("TCP"), Just("TLS")],
+        host(),
+        proptest::option::of(1u16..),
+        "[a-zA-Z0-9]{1,12}",
+        any::<bool>(),
+    )
         .prop_map(|(t, h, p, b, rport)| {
             let port = p.map(|p| format!(":{p}")).unwrap_or_default();
             let rport = if rport { ";rport" } else { "" };
@@ -72,7 +80,8 @@ fn extension_header() -> impl Strategy<Value = (String, String)> {
 
 fn request() -> impl Strategy<Value = Model> {
     let method = prop_oneof![
-        prop_oneof![Just("INVITE"), Just("REGISTER"), Just("OPTIONS"), Just("BYE"), Just("MESSAGE")].prop_map(String::from),
+        prop_oneof![Just("INVITE"), Just("REGISTER"), Just("OPTIONS"), Just("BYE"), Just("MESSAGE")]
+            .prop_map(String::from),
         token(),
     ];
     (

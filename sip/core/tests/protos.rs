@@ -5,6 +5,8 @@
 //! beside the project root, or from the folder named by `CARILLON_PROTOS_DIR`. When neither exists the test
 //! says so loudly and, under CI (`CI` set), fails.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test code: a failed expectation is the point
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -143,10 +143,10 @@ fn find_line(head: &str, name: HeaderName) -> Option<(usize, usize)> {
     while pos < head.len() {
         let end = pos + head[pos..].find("\r\n")?;
         let line = &head[pos..end];
-        if let Some((n, _)) = line.split_once(':') {
-            if HeaderName::from_str(n.trim_end()) == name {
-                return Some((pos, end));
-            }
+        if let Some((n, _)) = line.split_once(':')
+            && HeaderName::from_str(n.trim_end()) == name
+        {
+            return Some((pos, end));
         }
         pos = end + 2;
     }

@@ -222,18 +222,18 @@ fn check_version(v: &[u8]) -> Result<(), Error> {
 
 fn parse_header_line(input: &[u8], start: usize, end: usize) -> Result<HeaderLine, Error> {
     let line = &input[start..end];
-    let colon = memchr::memchr(b':', line).ok_or(Error::BadHeaderLine)?;
-    // Whitespace between the name and the colon is allowed (HCOLON = *( SP / HTAB ) ":" SWS).
-    let mut name_end = colon;
-    while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
-        name_end -= 1;
+    // Names are short: a byte loop that checks the token grammar while it looks for the colon beats a search.
+    let name_end = line.iter().position(|&b| !crate::text::is_token_char(b)).unwrap_or(line.len());
+    if name_end == 0 {
+        return Err(Error::BadHeaderLine);
     }
-    let name = &line[..name_end];
-    if name.is_empty() || !name.iter().all(|&b| crate::text::is_token_char(b)) {
+    // HCOLON = *( SP / HTAB ) ":" SWS
+    let colon = name_end + line[name_end..].iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    if line.get(colon) != Some(&b':') {
         return Err(Error::BadHeaderLine);
     }
     Ok(HeaderLine {
-        name: HeaderName::from_bytes(name),
+        name: HeaderName::from_bytes(&line[..name_end]),
         written_name: Span::received(start, start + name_end),
         value: Span::received(start + colon + 1, end),
         line: Span::received(start, end),

@@ -38,7 +38,8 @@ fn request_parts() {
 
 #[test]
 fn response_parts() {
-    let m = parse(b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nContent-Length: 0\r\n\r\n").expect("ok");
+    let m =
+        parse(b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nContent-Length: 0\r\n\r\n").expect("ok");
     assert_eq!(m.status(), Some(StatusCode::RINGING));
     assert_eq!(m.reason(), Some("Ringing"));
     assert_eq!(m.kind(), Kind::Response);
@@ -113,7 +114,10 @@ fn list_values_split_across_lines_and_commas() {
 #[test]
 fn limits_are_enforced() {
     let limits = Limits { max_headers: 2, ..Limits::default() };
-    let r = Message::parse_datagram(Bytes::from_static(b"OPTIONS sip:a@b SIP/2.0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"), &limits);
+    let r = Message::parse_datagram(
+        Bytes::from_static(b"OPTIONS sip:a@b SIP/2.0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
+        &limits,
+    );
     assert_eq!(r.err(), Some(Error::TooManyHeaders));
     let limits = Limits { max_line_length: 10, ..Limits::default() };
     let r = Message::parse_datagram(Bytes::from_static(b"OPTIONS sip:a@b SIP/2.0\r\n\r\n"), &limits);
