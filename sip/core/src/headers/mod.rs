@@ -15,17 +15,21 @@ pub use name_addr::{Contact, NameAddr};
 pub use scalar::{parse_call_id, parse_delta_seconds, parse_max_forwards};
 pub use via::{MAGIC_COOKIE, Via};
 
+mod date;
 mod event;
 mod lexical;
 mod product;
 mod reason;
 mod replaces;
 mod retry_after;
+mod timestamp;
 mod warning;
 
+pub use date::SipDate;
 pub use event::{Event, SubscriptionState, Substate, TerminationReason, is_event_type};
 pub use product::{ProductItem, ProductList};
 pub use reason::{Reason, ReasonProtocol};
 pub use replaces::Replaces;
 pub use retry_after::RetryAfter;
+pub use timestamp::Timestamp;
 pub use warning::Warning;
