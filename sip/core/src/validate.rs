@@ -7,9 +7,8 @@
 //! is [`Error::disposition`], as for parse errors.
 
 use crate::error::Error;
-use crate::headers::{CSeq, Contact, NameAddr};
+use crate::headers::{CSeq, Contact, MediaType, NameAddr, TokenList};
 use crate::message::{HeaderName, Message, Method};
-use crate::text::{is_token, trim_lws};
 use crate::uri::{Host, Uri};
 
 /// Structural checks of a request: a well-formed Request-URI without escaped headers, at least one Via and every
@@ -149,10 +148,8 @@ impl Policy<'_> {
 
     fn check_required(&self, msg: &Message, header: HeaderName) -> Result<(), Error> {
         let mut unsupported = Vec::new();
-        for tag in msg.header_values(header) {
-            if !is_token(tag) {
-                return Err(Error::BadHeaderValue { name: header, reason: "option tag is not a token" });
-            }
+        for tag in TokenList::new(msg, header).iter() {
+            let tag = tag?;
             if !self.supported.iter().any(|s| s.eq_ignore_ascii_case(tag)) {
                 unsupported.push(tag.to_owned());
             }
@@ -162,26 +159,25 @@ impl Policy<'_> {
 
     fn check_body(&self, msg: &Message, method: &Method) -> Result<(), Error> {
         if !msg.body().is_empty() {
-            let content_type = msg.header(HeaderName::ContentType).map(essence).unwrap_or("");
-            if !self.body_types.iter().any(|t| t.eq_ignore_ascii_case(content_type)) {
+            let content_type = msg.header(HeaderName::ContentType).map(MediaType::parse).transpose()?;
+            let understood = content_type.is_some_and(|ct| {
+                self.body_types.iter().filter_map(|t| MediaType::parse(t).ok()).any(|t| t.is(ct.top_level, ct.subtype))
+            });
+            if !understood {
                 return Err(Error::UnsupportedMediaType);
             }
         }
         // An INVITE is answered with SDP; RFC 4475 §3.3.15: an Accept that rules SDP out gets 406.
         if *method == Method::Invite && msg.header(HeaderName::Accept).is_some() {
-            let sdp_ok = msg
-                .header_values(HeaderName::Accept)
-                .map(essence)
-                .any(|t| ["application/sdp", "application/*", "*/*"].iter().any(|ok| ok.eq_ignore_ascii_case(t)));
+            let sdp = MediaType::parse("application/sdp")?;
+            let mut sdp_ok = false;
+            for accept in msg.header_values(HeaderName::Accept) {
+                sdp_ok |= MediaType::parse_as(accept, HeaderName::Accept)?.accepts(&sdp);
+            }
             if !sdp_ok {
                 return Err(Error::NotAcceptable);
             }
         }
         Ok(())
     }
-}
-
-/// `type/subtype` of a media type, without parameters.
-fn essence(media_type: &str) -> &str {
-    trim_lws(media_type.split(';').next().unwrap_or(""))
 }

@@ -148,7 +148,7 @@ impl<'a> Contact<'a> {
     /// The q parameter in thousandths (q=0.5 is 500); `None` when absent or malformed.
     pub fn q(&self) -> Option<u16> {
         let raw = self.address()?.params.get("q")??;
-        parse_qvalue(raw)
+        super::media::parse_qvalue(raw)
     }
 
     /// The +sip.instance parameter without its quotes and angle brackets (RFC 5626 §4.1).
@@ -161,21 +161,6 @@ impl<'a> Contact<'a> {
     /// The reg-id parameter (RFC 5626 §4.2).
     pub fn reg_id(&self) -> Option<u32> {
         self.address()?.params.get("reg-id")??.parse().ok()
-    }
-}
-
-/// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), as thousandths.
-fn parse_qvalue(s: &str) -> Option<u16> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let frac_value =
-        frac.bytes().chain(std::iter::repeat(b'0')).take(3).fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
-    match int {
-        "0" => Some(frac_value),
-        "1" if frac_value == 0 => Some(1000),
-        _ => None,
     }
 }
 
@@ -227,8 +212,5 @@ mod tests {
         assert_eq!(c.instance(), Some("urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF"));
         assert_eq!(c.reg_id(), Some(1));
         assert_eq!(Contact::parse(" * ").expect("ok"), Contact::Wildcard);
-        assert_eq!(parse_qvalue("1.000"), Some(1000));
-        assert_eq!(parse_qvalue("1.5"), None);
-        assert_eq!(parse_qvalue("0.33"), Some(330));
     }
 }
