@@ -8,10 +8,12 @@
 //! - semantic errors: parses and passes the structural checks; the element check named in the test gives the
 //!   manifest's answer.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test code: a failed expectation is the point
+
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use carillon_sip::headers::Contact;
+use carillon_sip::headers::{Contact, SipDate};
 use carillon_sip::message::{HeaderName, Method, StatusCode};
 use carillon_sip::uri::{Host, Uri};
 use carillon_sip::validate::{self, Policy, Role};
@@ -42,13 +44,23 @@ const UAS_METHODS: &[Method] =
     &[Method::Invite, Method::Ack, Method::Bye, Method::Cancel, Method::Options, Method::Register, Method::Message];
 
 fn policy(role: Role) -> Policy<'static> {
-    Policy { role, uri_schemes: &["sip", "sips", "tel"], supported: &[], methods: UAS_METHODS, body_types: &["application/sdp"] }
+    Policy {
+        role,
+        uri_schemes: &["sip", "sips", "tel"],
+        supported: &[],
+        methods: UAS_METHODS,
+        body_types: &["application/sdp"],
+    }
 }
 
 /// Parses and applies the structural checks.
 fn structural(input: &[u8]) -> Result<Message, Error> {
     let m = Message::parse(Bytes::copy_from_slice(input))?;
-    if m.is_request() { validate::check_request(&m)? } else { validate::check_response(&m)? }
+    if m.is_request() {
+        validate::check_request(&m)?
+    } else {
+        validate::check_response(&m)?
+    }
     Ok(m)
 }
 
@@ -75,7 +87,11 @@ fn valid_bytes(input: &[u8], what: &str) -> Message {
 
 /// must-reject or reject-or-tolerate: parse or structural checks fail and the answer is `status`.
 fn rejected(dir: &str, file: &str, status: StatusCode) -> Error {
-    assert_verdict(dir, file, &["invalid-must-reject", "invalid-reject-or-tolerate", "valid-but-semantic-error", "unreferenced"]);
+    assert_verdict(
+        dir,
+        file,
+        &["invalid-must-reject", "invalid-reject-or-tolerate", "valid-but-semantic-error", "unreferenced"],
+    );
     let input = read(&format!("{dir}/{file}"));
     rejected_bytes(&input, status, file)
 }
@@ -171,13 +187,13 @@ mod rfc4475 {
         esc02 => "esc02.dat" {
             let m = valid("esc02.dat");
             assert!(matches!(m.method(), Some(Method::Extension(_))), "RE%47IST%45R is not REGISTER");
-            assert_eq!(m.header_named("C%6Fntact").map(|_| ()), Some(()));
-            assert_eq!(m.header(HeaderName::Contact), None, "C%6Fntact is not Contact");
+            assert_eq!(m.header_named("C%6Fntact"), Some("<sip:alias2@host2.example.com>"));
+            assert_eq!(m.header_lines(HeaderName::Contact).count(), 2, "C%6Fntact is not Contact");
             semantic("esc02.dat", Role::UserAgentServer, StatusCode::NOT_IMPLEMENTED);
         }
         lwsdisp => "lwsdisp.dat" {
             let m = valid("lwsdisp.dat");
-            assert_eq!(m.from().expect("from").display_name, Some("\"caller\""));
+            assert_eq!(m.from().expect("from").display_name, Some("caller"));
         }
         longreq => "longreq.dat" {
             let m = valid("longreq.dat");
@@ -241,7 +257,8 @@ mod rfc4475 {
         baddate => "baddate.dat" {
             // Tolerated: Carillon never acts on Date, so a non-GMT Date does not make the request bad.
             let m = valid("baddate.dat");
-            assert!(m.header(HeaderName::Date).expect("date").ends_with("EST"));
+            let date = m.header(HeaderName::Date).expect("date");
+            assert!(SipDate::parse(date).is_err(), "only GMT is a valid zone");
         }
         regbadct => "regbadct.dat" {
             let e = rejected("rfc4475", "regbadct.dat", StatusCode::BAD_REQUEST);
@@ -253,7 +270,7 @@ mod rfc4475 {
             // terminated variant.
             assert_eq!(rejected("rfc4475", "baddn.dat", StatusCode::BAD_REQUEST), Error::Truncated);
             let e = rejected_bytes(&read("rfc4475/derived/baddn_terminated.dat"), StatusCode::BAD_REQUEST, "baddn_terminated");
-            assert!(matches!(e, Error::BadHeaderValue { name: HeaderName::From, .. }), "{e:?}");
+            assert!(matches!(e, Error::BadHeaderValue { name: HeaderName::From | HeaderName::To, .. }), "{e:?}");
         }
         badvers => "badvers.dat" {
             assert_eq!(rejected("rfc4475", "badvers.dat", StatusCode::VERSION_NOT_SUPPORTED), Error::VersionNotSupported);
@@ -291,7 +308,7 @@ mod rfc4475 {
             let e = semantic("bext01.dat", Role::UserAgentServer, StatusCode::BAD_EXTENSION);
             assert_eq!(e, Error::BadExtension(vec!["nothingSupportsThis".into(), "nothingSupportsThisEither".into()]));
             let e = semantic("bext01.dat", Role::Proxy, StatusCode::BAD_EXTENSION);
-            assert_eq!(e, Error::BadExtension(vec!["noProxiesSupportThis".into()]));
+            assert_eq!(e, Error::BadExtension(vec!["noProxiesSupportThis".into(), "norDoAnyProxiesSupportThis".into()]));
         }
         invut => "invut.dat" {
             semantic("invut.dat", Role::UserAgentServer, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -429,7 +446,8 @@ mod rfc5118 {
         mult_ip_in_sdp => "mult-ip-in-sdp" { valid6("mult-ip-in-sdp"); }
         ipv4_mapped_ipv6 => "ipv4-mapped-ipv6" {
             let m = valid6("ipv4-mapped-ipv6");
-            assert_eq!(m.top_via().expect("via").host, v6("::ffff:192.0.2.2"));
+            assert_eq!(m.top_via().expect("via").host, v6("::ffff:192.0.2.10"));
+            assert_eq!(m.vias().nth(1).expect("second via").expect("parses").host, v6("::ffff:192.0.2.2"));
         }
         ipv6_bug_abnf_3_colons => "ipv6-bug-abnf-3-colons" {
             let m = valid6("ipv6-bug-abnf-3-colons");
