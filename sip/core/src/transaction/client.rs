@@ -1,0 +1,487 @@
+//! Client transactions (RFC 3261 §17.1, RFC 6026), and the ACK and CANCEL built from a client INVITE.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::key::TransactionKey;
+use super::timer::{Reliability, Retransmit, Timer, TimerConfig, earliest};
+use super::{Event, MAX_TIMERS_PER_CALL, Outputs, State, Transmit};
+use crate::error::Error;
+use crate::message::{HeaderName, Message, Method, StatusCode};
+
+/// Max-Forwards of a built ACK or CANCEL when the INVITE has none (RFC 3261 §8.1.1.6).
+const DEFAULT_MAX_FORWARDS: &str = "70";
+
+/// The ACK for a 300-699 final response to `invite` (RFC 3261 §17.1.1.3): the INVITE's Request-URI, its top Via
+/// only (same branch), its From, Call-ID and CSeq number with method ACK, its Route lines, and the To of the
+/// response (which carries the UAS's tag).
+///
+/// Only for non-2xx responses: the ACK for a 2xx is the dialog's, with a new branch and the dialog's route set
+/// (RFC 3261 §13.2.2.4). [`ClientInvite`] calls this itself.
+pub fn build_ack(invite: &Message, response: &Message) -> Result<Message, Error> {
+    // Parsed once to refuse a response whose To is malformed: it is copied into a request.
+    response.to()?;
+    let to = response.single(HeaderName::To)?;
+    hop_request(invite, &Method::Ack, to)
+}
+
+/// A CANCEL for `invite` (RFC 3261 §9.1): the same Request-URI, top Via (same branch), From, To, Call-ID and
+/// Route lines, and the CSeq number with method CANCEL. Fails when `invite` is not an INVITE (§9.1: CANCEL is
+/// for INVITE only).
+///
+/// Send it on its own non-INVITE client transaction, and only once a provisional response has arrived for the
+/// INVITE (§9.1); then call [`ClientInvite::cancel_sent`].
+pub fn build_cancel(invite: &Message) -> Result<Message, Error> {
+    if invite.method() != Some(&Method::Invite) {
+        return Err(Error::BadMethod);
+    }
+    invite.to()?;
+    let to = invite.single(HeaderName::To)?;
+    hop_request(invite, &Method::Cancel, to)
+}
+
+/// The common shape of ACK and CANCEL: a request for the same hop as `invite`, with `to` as its To.
+fn hop_request(invite: &Message, method: &Method, to: &str) -> Result<Message, Error> {
+    let uri = invite.request_uri().ok_or(Error::BadStartLine)?;
+    let via = invite.header_values(HeaderName::Via).next().ok_or(Error::MissingHeader(HeaderName::Via))?;
+    // Parsed once so that malformed values are refused rather than copied into a new request.
+    invite.top_via()?;
+    invite.from()?;
+    let from = invite.single(HeaderName::From)?;
+    let call_id = invite.call_id()?;
+    let seq = invite.cseq()?.seq;
+    let max_forwards = invite.header(HeaderName::MaxForwards).unwrap_or(DEFAULT_MAX_FORWARDS);
+    let mut builder = Message::request(method, uri).header("Via", via).header("Max-Forwards", max_forwards);
+    for route in invite.header_lines(HeaderName::Route) {
+        builder = builder.header("Route", route);
+    }
+    builder
+        .header("From", from)
+        .header("To", to)
+        .header("Call-ID", call_id)
+        .header("CSeq", format!("{seq} {method}"))
+        .build()
+}
+
+/// The INVITE client transaction (RFC 3261 §17.1.1 with RFC 6026). See the module documentation.
+#[derive(Debug)]
+pub struct ClientInvite {
+    key: TransactionKey,
+    request: Message,
+    /// The INVITE as sent, resent verbatim on Timer A.
+    wire: Bytes,
+    timers: TimerConfig,
+    reliability: Reliability,
+    state: InviteState,
+    out: Outputs,
+}
+
+#[derive(Debug)]
+enum InviteState {
+    Calling {
+        /// `None` on reliable transports.
+        timer_a: Option<Retransmit>,
+        timer_b: Instant,
+        timer_c: Option<Instant>,
+        cancel_wait: Option<Instant>,
+    },
+    Proceeding {
+        timer_c: Option<Instant>,
+        cancel_wait: Option<Instant>,
+    },
+    Completed {
+        /// The ACK sent for the final response, resent for each retransmission of it.
+        ack: Bytes,
+        timer_d: Instant,
+    },
+    Accepted {
+        timer_m: Instant,
+    },
+    Terminated,
+}
+
+impl ClientInvite {
+    /// Starts the transaction for `request` (an INVITE whose top Via has an RFC 3261 branch) at `now`: the
+    /// INVITE is queued for sending and Timers A, B (and C, when configured) are started.
+    pub fn new(
+        now: Instant,
+        request: Message,
+        timers: &TimerConfig,
+        reliability: Reliability,
+    ) -> Result<ClientInvite, Error> {
+        if request.method() != Some(&Method::Invite) {
+            return Err(Error::BadMethod);
+        }
+        let key = TransactionKey::for_client_request(&request)?;
+        let wire = request.to_bytes();
+        let mut out = Outputs::default();
+        out.send(&wire);
+        let state = InviteState::Calling {
+            timer_a: Retransmit::start(now, timers.first_retransmit(reliability)),
+            timer_b: now + timers.transaction_timeout(),
+            timer_c: timers.timer_c().map(|c| now + c),
+            cancel_wait: None,
+        };
+        Ok(ClientInvite { key, request, wire, timers: timers.clone(), reliability, state, out })
+    }
+
+    /// The key responses are matched with.
+    pub fn key(&self) -> &TransactionKey {
+        &self.key
+    }
+
+    /// The INVITE this transaction sends.
+    pub fn request(&self) -> &Message {
+        &self.request
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        match self.state {
+            InviteState::Calling { .. } => State::Calling,
+            InviteState::Proceeding { .. } => State::Proceeding,
+            InviteState::Completed { .. } => State::Completed,
+            InviteState::Accepted { .. } => State::Accepted,
+            InviteState::Terminated => State::Terminated,
+        }
+    }
+
+    /// Whether the transaction is over (its remaining output may still be polled).
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.state, InviteState::Terminated)
+    }
+
+    /// A response matched to this transaction. Requests, and responses whose CSeq method is not INVITE, are
+    /// ignored.
+    pub fn handle_message(&mut self, now: Instant, response: Message) {
+        let Some(status) = response.status() else { return };
+        if !response.cseq().is_ok_and(|c| c.method_text == Method::Invite.as_str()) {
+            return;
+        }
+        match &mut self.state {
+            InviteState::Calling { timer_c, cancel_wait, .. } | InviteState::Proceeding { timer_c, cancel_wait } => {
+                let (timer_c, cancel_wait) = (*timer_c, *cancel_wait);
+                if status.is_provisional() {
+                    // RFC 3261 §16.7 step 2: provisional responses other than 100 reset Timer C.
+                    let timer_c = if status == StatusCode::TRYING {
+                        timer_c
+                    } else {
+                        timer_c.and(self.timers.timer_c().map(|c| now + c))
+                    };
+                    self.state = InviteState::Proceeding { timer_c, cancel_wait };
+                    self.out.event(Event::Response(response));
+                } else if status.is_success() {
+                    self.state = InviteState::Accepted { timer_m: now + self.timers.transaction_timeout() };
+                    self.out.event(Event::Response(response));
+                } else {
+                    // A final response whose ACK cannot be built is malformed; it is dropped like any other
+                    // malformed response and the transaction waits for a good one (or its timer).
+                    let Ok(ack) = build_ack(&self.request, &response) else { return };
+                    let ack = ack.to_bytes();
+                    self.out.send(&ack);
+                    self.out.event(Event::Response(response));
+                    let timer_d = self.timers.timer_d(self.reliability);
+                    if timer_d.is_zero() {
+                        self.terminate();
+                    } else {
+                        self.state = InviteState::Completed { ack, timer_d: now + timer_d };
+                    }
+                }
+            }
+            InviteState::Completed { ack, .. } => {
+                if status.is_final() && !status.is_success() {
+                    self.out.resend(ack);
+                }
+            }
+            InviteState::Accepted { .. } => {
+                // RFC 6026: every 2xx, retransmitted or from another fork, goes to the TU.
+                if status.is_success() {
+                    self.out.event(Event::Response(response));
+                }
+            }
+            InviteState::Terminated => {}
+        }
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for _ in 0..MAX_TIMERS_PER_CALL {
+            match self.next_timer() {
+                Some((timer, at)) if at <= now => self.fire(timer, now),
+                _ => return,
+            }
+        }
+    }
+
+    /// The driver could not send a message of this transaction (RFC 3261 §17.1.4): the TU is told and the
+    /// transaction ends.
+    pub fn transport_error(&mut self, _now: Instant) {
+        if !self.is_terminated() {
+            self.out.event(Event::TransportError);
+            self.terminate();
+        }
+    }
+
+    /// Records that the TU sent a CANCEL for this INVITE. If no final response arrives within 64*T1, the
+    /// transaction ends with [`Event::Timeout`]`(`[`Timer::CancelWait`]`)` (RFC 3261 §9.1).
+    pub fn cancel_sent(&mut self, now: Instant) {
+        let deadline = now + self.timers.transaction_timeout();
+        if let InviteState::Calling { cancel_wait, .. } | InviteState::Proceeding { cancel_wait, .. } = &mut self.state
+        {
+            cancel_wait.get_or_insert(deadline);
+        }
+    }
+
+    /// A CANCEL for this transaction's INVITE (see [`build_cancel`]).
+    pub fn build_cancel(&self) -> Result<Message, Error> {
+        build_cancel(&self.request)
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.transmits.pop_front()
+    }
+
+    /// When [`ClientInvite::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timer().map(|(_, at)| at)
+    }
+
+    /// The next event for the TU.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    pub(crate) fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    fn next_timer(&self) -> Option<(Timer, Instant)> {
+        match &self.state {
+            InviteState::Calling { timer_a, timer_b, timer_c, cancel_wait } => earliest(&[
+                (Timer::B, Some(*timer_b)),
+                (Timer::C, *timer_c),
+                (Timer::CancelWait, *cancel_wait),
+                (Timer::A, timer_a.map(|a| a.at)),
+            ]),
+            InviteState::Proceeding { timer_c, cancel_wait } => {
+                earliest(&[(Timer::CancelWait, *cancel_wait), (Timer::C, *timer_c)])
+            }
+            InviteState::Completed { timer_d, .. } => Some((Timer::D, *timer_d)),
+            InviteState::Accepted { timer_m } => Some((Timer::M, *timer_m)),
+            InviteState::Terminated => None,
+        }
+    }
+
+    fn fire(&mut self, timer: Timer, now: Instant) {
+        match (timer, &mut self.state) {
+            (Timer::A, InviteState::Calling { timer_a: Some(a), .. }) => {
+                self.out.resend(&self.wire);
+                *a = a.doubled(now);
+            }
+            (Timer::C, InviteState::Proceeding { timer_c, cancel_wait }) => {
+                // RFC 3261 §16.8: the proxy must now CANCEL; if even that gets no final response, §9.1 ends
+                // the transaction 64*T1 later.
+                *timer_c = None;
+                cancel_wait.get_or_insert(now + self.timers.transaction_timeout());
+                self.out.event(Event::Timeout(Timer::C));
+            }
+            (Timer::B | Timer::C | Timer::CancelWait, InviteState::Calling { .. })
+            | (Timer::CancelWait, InviteState::Proceeding { .. }) => {
+                self.out.event(Event::Timeout(timer));
+                self.terminate();
+            }
+            (Timer::D, InviteState::Completed { .. }) | (Timer::M, InviteState::Accepted { .. }) => self.terminate(),
+            // Not produced by `next_timer` for this state; ending keeps a mistake from looping.
+            _ => self.terminate(),
+        }
+    }
+
+    fn terminate(&mut self) {
+        if !self.is_terminated() {
+            self.state = InviteState::Terminated;
+            self.out.event(Event::Terminated);
+        }
+    }
+}
+
+/// The non-INVITE client transaction (RFC 3261 §17.1.2). See the module documentation.
+#[derive(Debug)]
+pub struct ClientNonInvite {
+    key: TransactionKey,
+    request: Message,
+    wire: Bytes,
+    timers: TimerConfig,
+    reliability: Reliability,
+    state: NonInviteState,
+    out: Outputs,
+}
+
+#[derive(Debug)]
+enum NonInviteState {
+    Trying {
+        /// `None` on reliable transports.
+        timer_e: Option<Retransmit>,
+        timer_f: Instant,
+    },
+    Proceeding {
+        timer_e: Option<Retransmit>,
+        timer_f: Instant,
+    },
+    Completed {
+        timer_k: Instant,
+    },
+    Terminated,
+}
+
+impl ClientNonInvite {
+    /// Starts the transaction for `request` (neither INVITE nor ACK, top Via with an RFC 3261 branch) at `now`:
+    /// the request is queued for sending and Timers E and F are started.
+    pub fn new(
+        now: Instant,
+        request: Message,
+        timers: &TimerConfig,
+        reliability: Reliability,
+    ) -> Result<ClientNonInvite, Error> {
+        if matches!(request.method(), None | Some(Method::Invite | Method::Ack)) {
+            return Err(Error::BadMethod);
+        }
+        let key = TransactionKey::for_client_request(&request)?;
+        let wire = request.to_bytes();
+        let mut out = Outputs::default();
+        out.send(&wire);
+        let state = NonInviteState::Trying {
+            timer_e: Retransmit::start(now, timers.first_retransmit(reliability)),
+            timer_f: now + timers.transaction_timeout(),
+        };
+        Ok(ClientNonInvite { key, request, wire, timers: timers.clone(), reliability, state, out })
+    }
+
+    /// The key responses are matched with.
+    pub fn key(&self) -> &TransactionKey {
+        &self.key
+    }
+
+    /// The request this transaction sends.
+    pub fn request(&self) -> &Message {
+        &self.request
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        match self.state {
+            NonInviteState::Trying { .. } => State::Trying,
+            NonInviteState::Proceeding { .. } => State::Proceeding,
+            NonInviteState::Completed { .. } => State::Completed,
+            NonInviteState::Terminated => State::Terminated,
+        }
+    }
+
+    /// Whether the transaction is over (its remaining output may still be polled).
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.state, NonInviteState::Terminated)
+    }
+
+    /// A response matched to this transaction. Requests, and responses whose CSeq method is not the request's,
+    /// are ignored.
+    pub fn handle_message(&mut self, now: Instant, response: Message) {
+        let Some(status) = response.status() else { return };
+        let method = self.key.method().as_str();
+        if !response.cseq().is_ok_and(|c| c.method_text == method) {
+            return;
+        }
+        match &mut self.state {
+            NonInviteState::Trying { timer_e, timer_f } | NonInviteState::Proceeding { timer_e, timer_f } => {
+                let (timer_e, timer_f) = (*timer_e, *timer_f);
+                self.out.event(Event::Response(response));
+                if status.is_provisional() {
+                    self.state = NonInviteState::Proceeding { timer_e, timer_f };
+                    return;
+                }
+                let timer_k = self.timers.timer_i_k(self.reliability);
+                if timer_k.is_zero() {
+                    self.terminate();
+                } else {
+                    self.state = NonInviteState::Completed { timer_k: now + timer_k };
+                }
+            }
+            // Retransmitted responses are absorbed.
+            NonInviteState::Completed { .. } | NonInviteState::Terminated => {}
+        }
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for _ in 0..MAX_TIMERS_PER_CALL {
+            match self.next_timer() {
+                Some((timer, at)) if at <= now => self.fire(timer, now),
+                _ => return,
+            }
+        }
+    }
+
+    /// The driver could not send the request (RFC 3261 §17.1.4): the TU is told and the transaction ends.
+    pub fn transport_error(&mut self, _now: Instant) {
+        if !self.is_terminated() {
+            self.out.event(Event::TransportError);
+            self.terminate();
+        }
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.transmits.pop_front()
+    }
+
+    /// When [`ClientNonInvite::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timer().map(|(_, at)| at)
+    }
+
+    /// The next event for the TU.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    pub(crate) fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    fn next_timer(&self) -> Option<(Timer, Instant)> {
+        match &self.state {
+            NonInviteState::Trying { timer_e, timer_f } | NonInviteState::Proceeding { timer_e, timer_f } => {
+                earliest(&[(Timer::F, Some(*timer_f)), (Timer::E, timer_e.map(|e| e.at))])
+            }
+            NonInviteState::Completed { timer_k } => Some((Timer::K, *timer_k)),
+            NonInviteState::Terminated => None,
+        }
+    }
+
+    fn fire(&mut self, timer: Timer, now: Instant) {
+        let t2 = self.timers.t2();
+        match (timer, &mut self.state) {
+            (Timer::E, NonInviteState::Trying { timer_e: Some(e), .. }) => {
+                self.out.resend(&self.wire);
+                *e = e.doubled_up_to(now, t2);
+            }
+            (Timer::E, NonInviteState::Proceeding { timer_e: Some(e), .. }) => {
+                self.out.resend(&self.wire);
+                *e = Retransmit::fixed(now, t2);
+            }
+            (Timer::F, NonInviteState::Trying { .. } | NonInviteState::Proceeding { .. }) => {
+                self.out.event(Event::Timeout(Timer::F));
+                self.terminate();
+            }
+            // Timer K, and (never produced) anything else: ending keeps a mistake from looping.
+            _ => self.terminate(),
+        }
+    }
+
+    fn terminate(&mut self) {
+        if !self.is_terminated() {
+            self.state = NonInviteState::Terminated;
+            self.out.event(Event::Terminated);
+        }
+    }
+}
