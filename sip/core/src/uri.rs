@@ -1172,7 +1172,6 @@ impl fmt::Display for TelUri<'_> {
 
 #[cfg(test)]
 // Tests state their expectations with `expect("why")` and `panic!`, as the house style allows.
-#[allow(clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

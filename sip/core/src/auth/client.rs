@@ -189,7 +189,6 @@ impl ClientNonceState {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::panic)] // a failed expectation is the test failing
 mod tests {
     use super::*;
     use crate::auth::HashFunction;

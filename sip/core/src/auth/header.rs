@@ -647,7 +647,6 @@ impl fmt::Display for DigestCredentials<'_> {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::panic)] // a failed expectation is the test failing
 mod tests {
     use super::*;
 

@@ -285,7 +285,6 @@ impl WindowEntry {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::panic)] // a failed expectation is the test failing
 mod tests {
     use super::*;
 

@@ -110,7 +110,6 @@ impl<'a> Iterator for AuthParams<'a> {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::panic)] // a failed expectation is the test failing
 mod tests {
     use super::*;
 

@@ -309,7 +309,6 @@ fn response_matches(expected: &[u8], received: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::panic)] // a failed expectation is the test failing
 mod tests {
     use super::*;
     use crate::auth::HashFunction;
