@@ -75,6 +75,12 @@ pub enum Error {
     TooManyHops,
     /// The request has been seen before through another path, or loops (answered with 482).
     LoopDetected,
+    /// The operation does not apply to this message: a response where a request is needed, an ACK handed to a
+    /// transaction, a CANCEL built from something other than an INVITE. A caller's mistake, never a peer's; if
+    /// it ever reaches the wire it is answered with 500.
+    NotApplicable(&'static str),
+    /// A client transaction with this branch already exists (branches must be unique, RFC 3261 §8.1.1.7).
+    DuplicateTransaction,
     /// A single line of the header section is longer than the configured limit.
     LineTooLong,
     /// The header section has more header lines than the configured limit.
@@ -102,6 +108,7 @@ impl Error {
             Error::UnknownMethodMismatch | Error::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::NotApplicable(_) | Error::DuplicateTransaction => StatusCode::SERVER_INTERNAL_ERROR,
             Error::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Error::UnsupportedUriScheme => StatusCode::UNSUPPORTED_URI_SCHEME,
             Error::BadExtension(_) => StatusCode::BAD_EXTENSION,
@@ -158,6 +165,8 @@ impl Error {
             Error::BadExtension(_) => "Bad Extension",
             Error::TooManyHops => "Too Many Hops",
             Error::LoopDetected => "Loop Detected",
+            Error::NotApplicable(_) => "Server Internal Error",
+            Error::DuplicateTransaction => "Server Internal Error",
             Error::LineTooLong => "Header Line Too Long",
             Error::TooManyHeaders => "Too Many Headers",
             Error::HeadersTooLarge => "Header Section Too Large",
@@ -193,6 +202,8 @@ impl fmt::Display for Error {
                 write!(f, "{} header appears more than once", name.as_str())
             }
             Error::BadUri(reason) => write!(f, "malformed URI: {reason}"),
+            Error::NotApplicable(what) => write!(f, "not applicable: {what}"),
+            Error::DuplicateTransaction => f.write_str("a client transaction with this branch already exists"),
             Error::BadExtension(tags) => {
                 write!(f, "unsupported extensions required: {}", tags.join(", "))
             }

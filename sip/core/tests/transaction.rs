@@ -298,7 +298,7 @@ fn cancel_copies_the_invite_hop_headers_rfc3261_9_1() {
         TransactionKey::cancelled_invite(&cancel).expect("key"),
         TransactionKey::for_request(&req).expect("key")
     );
-    assert_eq!(build_cancel(&request(&Method::Options, "z9hG4bKx")).err(), Some(Error::BadMethod));
+    assert!(matches!(build_cancel(&request(&Method::Options, "z9hG4bKx")), Err(Error::NotApplicable(_))));
 }
 
 #[test]
@@ -571,8 +571,8 @@ fn server_non_invite_answers_retransmissions_until_timer_j_rfc3261_17_2_2() {
 fn ack_and_invite_do_not_make_non_invite_server_transactions() {
     let t0 = Instant::now();
     let ack = request(&Method::Ack, "z9hG4bKack");
-    assert_eq!(Transaction::server(t0, ack.clone(), &TimerConfig::default(), UDP).err(), Some(Error::BadMethod));
-    assert_eq!(Transaction::client(t0, ack, &TimerConfig::default(), UDP).err(), Some(Error::BadMethod));
+    assert!(matches!(Transaction::server(t0, ack.clone(), &TimerConfig::default(), UDP), Err(Error::NotApplicable(_))));
+    assert!(matches!(Transaction::client(t0, ack, &TimerConfig::default(), UDP), Err(Error::NotApplicable(_))));
     let no_cookie = request(&Method::Options, "1234");
     assert!(Transaction::client(t0, no_cookie, &TimerConfig::default(), UDP).is_err(), "a client needs a branch");
 }

@@ -34,7 +34,7 @@ pub fn build_ack(invite: &Message, response: &Message) -> Result<Message, Error>
 /// INVITE (§9.1); then call [`ClientInvite::cancel_sent`].
 pub fn build_cancel(invite: &Message) -> Result<Message, Error> {
     if invite.method() != Some(&Method::Invite) {
-        return Err(Error::BadMethod);
+        return Err(Error::NotApplicable("CANCEL is built from an INVITE"));
     }
     invite.to()?;
     let to = invite.single(HeaderName::To)?;
@@ -111,7 +111,7 @@ impl ClientInvite {
         reliability: Reliability,
     ) -> Result<ClientInvite, Error> {
         if request.method() != Some(&Method::Invite) {
-            return Err(Error::BadMethod);
+            return Err(Error::NotApplicable("an INVITE transaction needs an INVITE"));
         }
         let key = TransactionKey::for_client_request(&request)?;
         let wire = request.to_bytes();
@@ -345,7 +345,7 @@ impl ClientNonInvite {
         reliability: Reliability,
     ) -> Result<ClientNonInvite, Error> {
         if matches!(request.method(), None | Some(Method::Invite | Method::Ack)) {
-            return Err(Error::BadMethod);
+            return Err(Error::NotApplicable("a non-INVITE transaction needs a request other than INVITE or ACK"));
         }
         let key = TransactionKey::for_client_request(&request)?;
         let wire = request.to_bytes();

@@ -83,7 +83,7 @@ impl TransactionKey {
     /// INVITE). Fails when `cancel` is not a CANCEL.
     pub fn cancelled_invite(cancel: &Message) -> Result<TransactionKey, Error> {
         if cancel.method() != Some(&Method::Cancel) {
-            return Err(Error::BadMethod);
+            return Err(Error::NotApplicable("not a CANCEL"));
         }
         server_key(cancel, Method::Invite)
     }

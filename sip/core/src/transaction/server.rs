@@ -57,7 +57,7 @@ impl ServerInvite {
         reliability: Reliability,
     ) -> Result<ServerInvite, Error> {
         if request.method() != Some(&Method::Invite) {
-            return Err(Error::BadMethod);
+            return Err(Error::NotApplicable("an INVITE transaction needs an INVITE"));
         }
         let key = TransactionKey::for_request(&request)?;
         let mut out = Outputs::default();
@@ -286,7 +286,7 @@ impl ServerNonInvite {
         reliability: Reliability,
     ) -> Result<ServerNonInvite, Error> {
         if matches!(request.method(), None | Some(Method::Invite | Method::Ack)) {
-            return Err(Error::BadMethod);
+            return Err(Error::NotApplicable("a non-INVITE transaction needs a request other than INVITE or ACK"));
         }
         let key = TransactionKey::for_request(&request)?;
         let mut out = Outputs::default();

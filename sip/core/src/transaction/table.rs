@@ -42,7 +42,7 @@ macro_rules! each {
 
 impl Transaction {
     /// The client transaction for sending `request`: INVITE or non-INVITE by its method. An ACK has no
-    /// transaction ([`Error::BadMethod`]).
+    /// transaction ([`Error::NotApplicable`]).
     pub fn client(
         now: Instant,
         request: Message,
@@ -57,7 +57,7 @@ impl Transaction {
     }
 
     /// The server transaction for a received `request`: INVITE or non-INVITE by its method. An ACK has no
-    /// transaction ([`Error::BadMethod`]).
+    /// transaction ([`Error::NotApplicable`]).
     pub fn server(
         now: Instant,
         request: Message,
@@ -180,7 +180,7 @@ impl Transactions {
         let transaction = Transaction::client(now, request, &self.timers, reliability)?;
         let key = transaction.key().clone();
         if self.entries.contains_key(&key) {
-            return Err(Error::BadHeaderValue { name: crate::HeaderName::Via, reason: "branch already in use" });
+            return Err(Error::DuplicateTransaction);
         }
         self.entries.insert(key.clone(), transaction);
         self.mark_ready(&key);
