@@ -362,7 +362,8 @@ impl TransportLayer {
     }
 
     /// Reads the TLS certificate and key files again and uses them for new connections; connections already
-    /// open keep theirs. On error the current certificate stays.
+    /// open keep theirs, and so do clients that resume an earlier TLS session. On error the current certificate
+    /// stays.
     pub fn reload_certificate(&self) -> Result<(), Error> {
         let certificate = self.inner.certificate.as_ref().ok_or(Error::TransportUnavailable(Transport::Tls))?;
         certificate.reload()?;
