@@ -234,6 +234,13 @@ struct Inner {
 /// A clone of the `alive` sender: held while a task runs or a send is in flight.
 type AliveToken = mpsc::Sender<()>;
 
+/// Held by a send in progress.
+#[derive(Debug)]
+struct SendGuard {
+    alive: AliveToken,
+    events: mpsc::Sender<TransportEvent>,
+}
+
 impl TransportLayer {
     /// Binds the configured sockets and starts receiving. Returns the layer and the channel of events.
     pub async fn bind(config: TransportConfig) -> Result<(TransportLayer, mpsc::Receiver<TransportEvent>), Error> {
@@ -314,7 +321,7 @@ impl TransportLayer {
     /// or a new one. A request bigger than [`UDP_REQUEST_LIMIT`] meant for UDP goes over TCP instead, its top Via
     /// rewritten (RFC 3261 §18.1.1). Returns once the message is handed to the kernel.
     pub async fn send(&self, outgoing: Outgoing) -> Result<Sent, Error> {
-        let _alive = self.inner.alive_token()?;
+        let guard = self.inner.send_guard()?;
         let Outgoing { mut message, target, server_name } = outgoing;
         let mut transport = target.transport;
         let mut bytes = message.to_bytes();
@@ -330,7 +337,7 @@ impl TransportLayer {
         let mut sent = match transport {
             Transport::Udp => self.inner.send_datagram(&bytes, target.addr).await?,
             Transport::Tcp | Transport::Tls => {
-                self.inner.send_stream(bytes, target.addr, transport, server_name.as_deref()).await?
+                self.inner.send_stream(&guard, bytes, target.addr, transport, server_name.as_deref()).await?
             }
             other => return Err(Error::TransportUnavailable(other)),
         };
@@ -342,7 +349,7 @@ impl TransportLayer {
     /// is still open; otherwise to the address its top Via names (see [`crate::wire::response_target`]),
     /// opening a connection for reliable transports.
     pub async fn send_response(&self, response: Message, connection: Option<ConnectionId>) -> Result<Sent, Error> {
-        let _alive = self.inner.alive_token()?;
+        let guard = self.inner.send_guard()?;
         let bytes = response.to_bytes();
         if let Some(id) = connection
             && let Some(handle) = self.inner.connection(id)
@@ -356,7 +363,9 @@ impl TransportLayer {
         let target = response_target(&via)?;
         match target.transport {
             Transport::Udp => self.inner.send_datagram(&bytes, target.addr).await,
-            Transport::Tcp | Transport::Tls => self.inner.send_stream(bytes, target.addr, target.transport, None).await,
+            Transport::Tcp | Transport::Tls => {
+                self.inner.send_stream(&guard, bytes, target.addr, target.transport, None).await
+            }
             other => Err(Error::TransportUnavailable(other)),
         }
     }
@@ -423,10 +432,10 @@ impl Inner {
     }
 
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
-        let token = self.alive_token()?;
+        let alive = self.alive_token()?;
         tokio::spawn(async move {
             task.await;
-            drop(token);
+            drop(alive);
         });
         Ok(())
     }
@@ -478,8 +487,14 @@ impl Inner {
         Ok(Sent { transport: Transport::Udp, local, remote, connection: None, moved_to_tcp: false })
     }
 
+    /// What a send holds while in progress: shutdown waits for it, and a connection it opens can still start.
+    fn send_guard(&self) -> Result<SendGuard, Error> {
+        Ok(SendGuard { alive: self.alive_token()?, events: self.events().ok_or(Error::ShutDown)? })
+    }
+
     async fn send_stream(
         self: &Arc<Self>,
+        guard: &SendGuard,
         bytes: Bytes,
         remote: SocketAddr,
         transport: Transport,
@@ -495,9 +510,7 @@ impl Inner {
                 Err(e) => debug!(id = %handle.id, error = %e, "reused connection failed: opening a new one"),
             }
         }
-        let handle = self.connect(remote, transport, server_name).await?;
-        self.write_on(&handle, bytes).await?;
-        Ok(handle.sent())
+        self.connect_and_send(guard, bytes, remote, transport, server_name).await
     }
 
     async fn write_on(&self, handle: &ConnectionHandle, bytes: Bytes) -> io::Result<()> {
@@ -507,12 +520,16 @@ impl Inner {
         outcome.await.map_err(|_| closed())?
     }
 
-    async fn connect(
+    /// Opens a connection, writes the first message on it directly (so that it goes out even if shutdown
+    /// begins meanwhile), then hands the connection to its task.
+    async fn connect_and_send(
         self: &Arc<Self>,
+        guard: &SendGuard,
+        bytes: Bytes,
         remote: SocketAddr,
         transport: Transport,
         server_name: Option<&str>,
-    ) -> Result<ConnectionHandle, Error> {
+    ) -> Result<Sent, Error> {
         let connector = match transport {
             Transport::Tcp => None,
             Transport::Tls => {
@@ -520,20 +537,15 @@ impl Inner {
             }
             other => return Err(Error::TransportUnavailable(other)),
         };
-        let events = self.events().ok_or(Error::ShutDown)?;
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connection attempt timed out");
         let tcp = timeout(self.connect_timeout, TcpStream::connect(remote)).await.map_err(|_| timed_out())??;
         let _ = tcp.set_nodelay(true);
         let local = tcp.local_addr()?;
-        let setup = |handle: &ConnectionHandle| {
-            debug!(id = %handle.id, %remote, %local, %transport, "connection opened");
-        };
-        match connector {
+        let handle = match connector {
             None => {
-                let (handle, queue) = self.register(remote, local, transport);
-                setup(&handle);
-                self.spawn_connection(tcp, handle.clone(), queue, events)?;
-                Ok(handle)
+                let mut tcp = tcp;
+                write_message(&mut tcp, &bytes, self.write_timeout).await?;
+                self.start_connection(tcp, remote, local, transport, guard.events.clone(), guard.alive.clone())
             }
             Some(connector) => {
                 let name = match server_name {
@@ -541,32 +553,36 @@ impl Inner {
                         .map_err(|_| Error::Unroutable("TLS server name is not a valid DNS name"))?,
                     None => ServerName::IpAddress(remote.ip().into()),
                 };
-                let stream =
+                let mut stream =
                     timeout(self.connect_timeout, connector.connect(name, tcp)).await.map_err(|_| timed_out())??;
-                let (handle, queue) = self.register(remote, local, transport);
-                setup(&handle);
-                self.spawn_connection(stream, handle.clone(), queue, events)?;
-                Ok(handle)
+                write_message(&mut stream, &bytes, self.write_timeout).await?;
+                self.start_connection(stream, remote, local, transport, guard.events.clone(), guard.alive.clone())
             }
-        }
+        };
+        debug!(id = %handle.id, %remote, %local, %transport, "connection opened");
+        Ok(handle.sent())
     }
 
-    fn spawn_connection<S>(
+    /// Registers a connection and starts its task. `alive` is the token the task holds.
+    fn start_connection<S>(
         self: &Arc<Self>,
         stream: S,
-        handle: ConnectionHandle,
-        queue: mpsc::Receiver<QueuedWrite>,
+        remote: SocketAddr,
+        local: SocketAddr,
+        transport: Transport,
         events: mpsc::Sender<TransportEvent>,
-    ) -> Result<(), Error>
+        alive: AliveToken,
+    ) -> ConnectionHandle
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let id = handle.id;
-        let spawned = self.spawn(run_connection(self.clone(), stream, handle, queue, events));
-        if spawned.is_err() {
-            self.forget(id);
-        }
-        spawned
+        let (handle, queue) = self.register(remote, local, transport);
+        let task = run_connection(self.clone(), stream, handle.clone(), queue, events);
+        tokio::spawn(async move {
+            task.await;
+            drop(alive);
+        });
+        handle
     }
 
     /// Answers (or drops) input that could not be used as a request, as `Error::disposition` says.
@@ -709,22 +725,22 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, tls: Option<TlsAc
         };
         match &tls {
             None => {
-                let (handle, queue) = inner.register(remote, local, transport);
+                let Ok(alive) = inner.alive_token() else { break };
+                let handle = inner.start_connection(tcp, remote, local, transport, events.clone(), alive);
                 debug!(id = %handle.id, %remote, %transport, "connection accepted");
-                if inner.spawn_connection(tcp, handle, queue, events.clone()).is_err() {
-                    break;
-                }
             }
             Some(acceptor) => {
                 // The handshake runs in its own task so that a slow client cannot hold the listener.
                 let (inner2, acceptor, events) = (inner.clone(), acceptor.clone(), events.clone());
                 let handshake = async move {
                     match timeout(inner2.connect_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            let (handle, queue) = inner2.register(remote, local, transport);
-                            debug!(id = %handle.id, %remote, "TLS connection accepted");
-                            let _ = inner2.spawn_connection(stream, handle, queue, events);
-                        }
+                        Ok(Ok(stream)) => match inner2.alive_token() {
+                            Ok(alive) => {
+                                let handle = inner2.start_connection(stream, remote, local, transport, events, alive);
+                                debug!(id = %handle.id, %remote, "TLS connection accepted");
+                            }
+                            Err(_) => debug!(%remote, "TLS handshake finished after shutdown: closed"),
+                        },
                         Ok(Err(e)) => debug!(%remote, error = %e, "TLS handshake failed"),
                         Err(_) => debug!(%remote, "TLS handshake timed out"),
                     }

@@ -239,10 +239,10 @@ async fn tcp_connection_is_reused_for_the_same_peer_and_closed_when_idle() {
     let (mut stream, _) = tokio::time::timeout(WAIT, peer.accept()).await.expect("accepted in time").expect("accept");
     let second = send("reuse-2").await.expect("second send");
     assert_eq!(first.connection, second.connection);
+    assert_eq!(layer.connection_count(), 1);
     let got = read_until(&mut stream, b"Call-ID: reuse-2\r\n").await;
     assert!(contains(&got, b"Call-ID: reuse-1\r\n"), "both messages on the one connection");
     assert!(tokio::time::timeout(QUIET, peer.accept()).await.is_err(), "no second connection was opened");
-    assert_eq!(layer.connection_count(), 1);
 
     // No traffic for the idle timeout: the layer closes the connection.
     assert!(closed_by_peer(&mut stream).await, "idle connection closed");
@@ -305,4 +305,19 @@ async fn shutdown_stops_receiving_and_refuses_new_sends() {
     let message = parse(&options("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-s", "late", ""));
     let target = Target { transport: Transport::Udp, addr: "127.0.0.1:9".parse().expect("addr") };
     assert!(matches!(layer.send(Outgoing { message, target, server_name: None }).await, Err(Error::ShutDown)));
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_send_finish() {
+    let (layer, _events) = bind(udp_tcp_config()).await;
+    let peer = TcpListener::bind(loopback()).await.expect("peer");
+    let target = Target { transport: Transport::Tcp, addr: peer.local_addr().expect("addr") };
+    let message = parse(&options("SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-last", "last-words", ""));
+    // The send starts first (it is polled first) and is still connecting when shutdown begins.
+    let (sent, ()) = tokio::join!(layer.send(Outgoing { message, target, server_name: None }), layer.shutdown());
+    sent.expect("the send in flight completed");
+    let (mut stream, _) = tokio::time::timeout(WAIT, peer.accept()).await.expect("in time").expect("accept");
+    let got = read_until(&mut stream, b"Call-ID: last-words\r\n").await;
+    assert!(contains(&got, b"Call-ID: last-words\r\n"));
+    assert!(closed_by_peer(&mut stream).await, "then the connection is closed");
 }
