@@ -26,12 +26,21 @@ pub(crate) fn enable(socket: &UdpSocket) -> io::Result<()> {
 #[cfg(target_os = "linux")]
 pub(crate) fn take_errors(socket: &UdpSocket) -> Vec<(SocketAddr, io::Error)> {
     let mut errors = Vec::new();
+    let mut drained = false;
     for _ in 0..64 {
         match socket.try_io(tokio::io::Interest::ERROR, || read_one(socket)) {
             Ok(Some(found)) => errors.push(found),
             Ok(None) => {}
-            Err(_) => break,
+            Err(e) => {
+                drained = e.kind() == io::ErrorKind::WouldBlock;
+                break;
+            }
         }
+    }
+    if !drained {
+        // Stopped by the bound or an unexpected error: clear the readiness anyway, so the receive loop waits for
+        // the next report instead of spinning on this one.
+        let _ = socket.try_io(tokio::io::Interest::ERROR, || Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock)));
     }
     errors
 }

@@ -190,8 +190,8 @@ struct Connections {
     by_remote: HashMap<(SocketAddr, Transport), ConnectionId>,
 }
 
-/// The UDP, TCP and TLS transports. Cheap to clone; the sockets close when [`TransportLayer::shutdown`] is
-/// called or the last clone is dropped.
+/// The UDP, TCP and TLS transports. Cheap to clone. [`TransportLayer::shutdown`] stops it gracefully; dropping
+/// the last clone stops it too, without waiting.
 #[derive(Debug, Clone)]
 pub struct TransportLayer {
     inner: Arc<Inner>,
@@ -319,7 +319,7 @@ impl TransportLayer {
 
     /// Sends a message to a target: UDP from the bound socket, TCP/TLS over the open connection to that address
     /// or a new one. A request bigger than [`UDP_REQUEST_LIMIT`] meant for UDP goes over TCP instead, its top Via
-    /// rewritten (RFC 3261 §18.1.1). Returns once the message is handed to the kernel.
+    /// rewritten (RFC 3261 §18.1.1). Returns once the message is handed to the kernel (for streams: written).
     pub async fn send(&self, outgoing: Outgoing) -> Result<Sent, Error> {
         let guard = self.inner.send_guard()?;
         let Outgoing { mut message, target, server_name } = outgoing;
@@ -385,9 +385,10 @@ impl TransportLayer {
         self.inner.table().by_id.len()
     }
 
-    /// Stops accepting (listeners and the UDP socket close), lets queued and in-flight sends finish, closes the
-    /// connections, and returns when all of that is done or `shutdown_grace` has passed. The event channel
-    /// closes once the last task has ended.
+    /// Stops accepting (the listeners close and the UDP socket is no longer read; it is released with the last
+    /// handle), lets queued and in-flight sends finish, closes the connections, and returns when all of that is
+    /// done or `shutdown_grace` has passed. The event channel closes once the last task has ended; later sends
+    /// fail with [`Error::ShutDown`].
     pub async fn shutdown(&self) {
         info!("SIP transports shutting down");
         self.inner.shutdown.send_replace(true);
