@@ -1,0 +1,214 @@
+//! TLS on 127.0.0.1 with self-signed certificates: exchanging messages, reloading the certificate without a
+//! restart (on demand and by polling the files), and connections opened to `sips:` targets.
+#![allow(clippy::expect_used, clippy::panic)] // Tests fail loudly, with the reason in the message.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use carillon_sip::target::{Target, Transport};
+use carillon_sip_transport::{Outgoing, TlsListenConfig, TransportConfig, tls};
+use common::*;
+use rustls::RootCertStore;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// A fresh directory for certificate files, removed at the end of the test.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!("carillon-tls-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).expect("temporary directory");
+        TempDir(path)
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.0.join("cert.pem")
+    }
+
+    fn key(&self) -> PathBuf {
+        self.0.join("key.pem")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A self-signed certificate for `localhost`: its DER, and the PEM of it and its key.
+struct TestCert {
+    der: CertificateDer<'static>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn make_cert() -> TestCert {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate generated");
+    TestCert {
+        der: generated.cert.der().clone(),
+        cert_pem: generated.cert.pem(),
+        key_pem: generated.signing_key.serialize_pem(),
+    }
+}
+
+fn install(dir: &TempDir, cert: &TestCert) {
+    std::fs::write(dir.cert(), &cert.cert_pem).expect("write certificate");
+    std::fs::write(dir.key(), &cert.key_pem).expect("write key");
+}
+
+fn trusting(certs: &[&TestCert]) -> Arc<rustls::ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert.der.clone()).expect("usable as a trust anchor");
+    }
+    let mut config = Arc::unwrap_or_clone(tls::client_config(roots).expect("client configuration"));
+    // A resumed session skips the certificate: each connection here must see the one the server presents now.
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
+}
+
+fn tls_config(dir: &TempDir, reload_interval: Option<Duration>) -> TransportConfig {
+    TransportConfig {
+        tls: Some(TlsListenConfig { addr: loopback(), cert_path: dir.cert(), key_path: dir.key(), reload_interval }),
+        ..TransportConfig::default()
+    }
+}
+
+async fn connect(addr: std::net::SocketAddr, client: &Arc<rustls::ClientConfig>) -> TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.expect("TCP connect");
+    let name = ServerName::try_from("localhost").expect("valid name");
+    tokio::time::timeout(WAIT, TlsConnector::from(client.clone()).connect(name, tcp))
+        .await
+        .expect("handshake in time")
+        .expect("handshake")
+}
+
+fn presented(stream: &TlsStream<TcpStream>) -> CertificateDer<'static> {
+    stream.get_ref().1.peer_certificates().and_then(|c| c.first()).expect("server presented a certificate").clone()
+}
+
+async fn read_until(stream: &mut TlsStream<TcpStream>, needle: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let reading = async {
+        let mut buf = [0u8; 4096];
+        while !contains(&got, needle) {
+            let n = stream.read(&mut buf).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(WAIT, reading).await.expect("data in time");
+    got
+}
+
+#[tokio::test]
+async fn tls_exchange_and_certificate_reload_for_new_connections_without_restart() {
+    let dir = TempDir::new();
+    let (first, second) = (make_cert(), make_cert());
+    install(&dir, &first);
+    let (layer, mut events) = bind(tls_config(&dir, None)).await;
+    let server = layer.local_addr(Transport::Tls).expect("TLS bound");
+    let client = trusting(&[&first, &second]);
+
+    let mut old = connect(server, &client).await;
+    assert_eq!(presented(&old), first.der);
+    old.write_all(options("SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-tls1", "tls-1", "").as_bytes())
+        .await
+        .expect("write");
+    let incoming = next_incoming(&mut events).await;
+    assert_eq!(incoming.transport, Transport::Tls);
+    assert_eq!(incoming.message.call_id().expect("Call-ID"), "tls-1");
+    layer.send_response(ok_for(&incoming.message), incoming.connection).await.expect("response sent");
+    assert!(read_until(&mut old, b"Call-ID: tls-1\r\n").await.starts_with(b"SIP/2.0 200 OK\r\n"));
+
+    install(&dir, &second);
+    layer.reload_certificate().expect("reloaded");
+    let new = connect(server, &client).await;
+    assert_eq!(presented(&new), second.der, "a new connection sees the new certificate");
+
+    // The connection opened before the reload goes on working.
+    old.write_all(options("SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-tls2", "tls-2", "").as_bytes())
+        .await
+        .expect("write");
+    assert_eq!(next_incoming(&mut events).await.message.call_id().expect("Call-ID"), "tls-2");
+
+    // A broken key file is refused and the current certificate stays.
+    std::fs::write(dir.key(), "not a key").expect("write");
+    assert!(layer.reload_certificate().is_err());
+    assert_eq!(presented(&connect(server, &client).await), second.der);
+    layer.shutdown().await;
+}
+
+#[tokio::test]
+async fn tls_certificate_files_are_polled_and_reloaded() {
+    let dir = TempDir::new();
+    let (first, second) = (make_cert(), make_cert());
+    install(&dir, &first);
+    let (layer, _events) = bind(tls_config(&dir, Some(Duration::from_millis(50)))).await;
+    let server = layer.local_addr(Transport::Tls).expect("TLS bound");
+    let client = trusting(&[&first, &second]);
+    assert_eq!(presented(&connect(server, &client).await), first.der);
+
+    install(&dir, &second);
+    let mut seen = None;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let cert = presented(&connect(server, &client).await);
+        if cert == second.der {
+            seen = Some(cert);
+            break;
+        }
+    }
+    assert_eq!(seen, Some(second.der), "the renewed certificate was picked up within 3 s");
+    layer.shutdown().await;
+}
+
+#[tokio::test]
+async fn sips_target_is_reached_over_tls_with_the_uri_host_as_server_name() {
+    let dir = TempDir::new();
+    let cert = make_cert();
+    install(&dir, &cert);
+    let (server, mut server_events) = bind(tls_config(&dir, None)).await;
+    let target = Target { transport: Transport::Tls, addr: server.local_addr(Transport::Tls).expect("TLS bound") };
+    let client_config = TransportConfig { tls_client: Some(trusting(&[&cert])), ..TransportConfig::default() };
+    let (client, mut client_events) = bind(client_config).await;
+
+    let request = parse(&options("SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-sips", "sips-1", ""));
+    let outgoing = Outgoing { message: request, target, server_name: Some("localhost".into()) };
+    let sent = client.send(outgoing).await.expect("sent over TLS");
+    assert_eq!(sent.transport, Transport::Tls);
+    let incoming = next_incoming(&mut server_events).await;
+    assert_eq!(incoming.transport, Transport::Tls);
+    server.send_response(ok_for(&incoming.message), incoming.connection).await.expect("response sent");
+    let response = next_incoming(&mut client_events).await;
+    assert_eq!(response.connection, sent.connection, "the response came back on the connection opened");
+    assert_eq!(response.message.status().map(|s| s.as_u16()), Some(200));
+
+    // A name the certificate does not carry fails the handshake: a transport error, so the next target is tried.
+    let request = parse(&options("SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-sips2", "sips-2", ""));
+    // A fresh client layer, so that the connection opened above is not reused.
+    let (fresh, _fresh_events) =
+        bind(TransportConfig { tls_client: Some(trusting(&[&cert])), ..TransportConfig::default() }).await;
+    let err = fresh
+        .send(Outgoing { message: request, target, server_name: Some("pbx.campus.test".into()) })
+        .await
+        .expect_err("certificate is for localhost only");
+    assert!(err.is_transport_failure(), "{err}");
+    assert_no_event(&mut server_events).await;
+    for layer in [&client, &fresh, &server] {
+        layer.shutdown().await;
+    }
+}
