@@ -3,7 +3,7 @@
 use crate::error::Error;
 use crate::message::HeaderName;
 
-/// Call-ID = word [ "@" word ] (RFC 3261 §25.1).
+/// `Call-ID = word [ "@" word ]` (RFC 3261 §25.1).
 pub fn parse_call_id(v: &str) -> Result<&str, Error> {
     let word = |w: &str| {
         !w.is_empty()
