@@ -12,43 +12,36 @@ use super::{HeaderName, Message, Method, StatusCode};
 use crate::error::Error;
 use crate::framing::Limits;
 
-/// Builds a request. Start with [`Message::request`].
+/// Builds a request ([`Message::request`]) or a response ([`Message::response_to`], [`Message::response`]).
 #[derive(Debug, Clone)]
-pub struct RequestBuilder {
-    head: String,
-    body: Bytes,
-}
-
-/// Builds a response. Start with [`Message::response_to`] or [`Message::response`].
-#[derive(Debug, Clone)]
-pub struct ResponseBuilder {
+pub struct MessageBuilder {
     head: String,
     body: Bytes,
 }
 
 impl Message {
     /// A request with this method and Request-URI. Add at least Via, From, To, Call-ID, CSeq and Max-Forwards.
-    pub fn request(method: &Method, uri: &str) -> RequestBuilder {
+    pub fn request(method: &Method, uri: &str) -> MessageBuilder {
         let mut head = String::with_capacity(512);
         let _ = write!(head, "{method} {uri} SIP/2.0\r\n");
-        RequestBuilder { head, body: Bytes::new() }
+        MessageBuilder { head, body: Bytes::new() }
     }
 
     /// A response with no headers yet (for tests and unusual cases; prefer [`Message::response_to`]).
-    pub fn response(status: StatusCode, reason: &str) -> ResponseBuilder {
+    pub fn response(status: StatusCode, reason: &str) -> MessageBuilder {
         let mut head = String::with_capacity(512);
         let _ = write!(head, "SIP/2.0 {status} {reason}\r\n");
-        ResponseBuilder { head, body: Bytes::new() }
+        MessageBuilder { head, body: Bytes::new() }
     }
 
     /// A response to `request` with the canonical reason phrase: Via lines, From, To, Call-ID, CSeq and
     /// Timestamp copied as written (RFC 3261 §8.2.6.2).
-    pub fn response_to(request: &Message, status: StatusCode) -> ResponseBuilder {
+    pub fn response_to(request: &Message, status: StatusCode) -> MessageBuilder {
         Message::response_with_reason(request, status, status.canonical_reason())
     }
 
     /// [`Message::response_to`] with a chosen reason phrase.
-    pub fn response_with_reason(request: &Message, status: StatusCode, reason: &str) -> ResponseBuilder {
+    pub fn response_with_reason(request: &Message, status: StatusCode, reason: &str) -> MessageBuilder {
         let mut b = Message::response(status, reason);
         for h in request.headers.iter().filter(|h| {
             matches!(
@@ -68,27 +61,7 @@ impl Message {
     }
 }
 
-impl RequestBuilder {
-    /// Adds a header line.
-    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
-        push_line(&mut self.head, name.as_ref(), value.as_ref());
-        self
-    }
-
-    /// Sets the body and its Content-Type.
-    pub fn body(mut self, content_type: &str, body: impl Into<Bytes>) -> Self {
-        push_line(&mut self.head, "Content-Type", content_type);
-        self.body = body.into();
-        self
-    }
-
-    /// Finishes the request (Content-Length is added).
-    pub fn build(self) -> Result<Message, Error> {
-        finish(self.head, self.body)
-    }
-}
-
-impl ResponseBuilder {
+impl MessageBuilder {
     /// Adds a header line.
     pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         push_line(&mut self.head, name.as_ref(), value.as_ref());
@@ -124,7 +97,7 @@ impl ResponseBuilder {
         self
     }
 
-    /// Finishes the response (Content-Length is added).
+    /// Finishes the message (Content-Length is added).
     pub fn build(self) -> Result<Message, Error> {
         finish(self.head, self.body)
     }

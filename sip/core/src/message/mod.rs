@@ -14,7 +14,7 @@ mod status;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-pub use build::{RequestBuilder, ResponseBuilder};
+pub use build::MessageBuilder;
 pub use method::Method;
 pub use name::HeaderName;
 pub use status::StatusCode;
