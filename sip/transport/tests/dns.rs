@@ -15,21 +15,19 @@ use carillon_sip::target::{Query, RecordType, Target, TargetList, Transport, Uri
 use carillon_sip::uri::Host;
 use carillon_sip_transport::{Outgoing, Resolver, ResolverConfig, TransportConfig, TransportEvent};
 use common::*;
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
 
-/// A dnsmasq process serving the test zone; killed (by its PID) when dropped.
+/// A dnsmasq process serving the test zone; killed (by its PID) when dropped, then its directory is removed.
 struct Dnsmasq {
     child: Child,
     addr: SocketAddr,
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl Drop for Dnsmasq {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -92,19 +90,18 @@ fn zone(port: u16, failover: &FailoverPorts) -> String {
 
 fn start_dnsmasq(failover: &FailoverPorts) -> Dnsmasq {
     let binary = find_dnsmasq();
-    let dir = std::env::temp_dir().join(format!("carillon-dnsmasq-{}-{}", std::process::id(), free_port()));
-    std::fs::create_dir_all(&dir).expect("temporary directory");
-    let log_path = dir.join("dnsmasq.log");
+    let dir = TempDir::new("carillon-dnsmasq");
+    let log_path = dir.path().join("dnsmasq.log");
     // A port taken between choosing and binding makes dnsmasq exit at once: choose again, a few times.
     for _ in 0..3 {
         let port = free_port();
-        let conf = dir.join("campus-test.conf");
+        let conf = dir.path().join("campus-test.conf");
         std::fs::write(&conf, zone(port, failover)).expect("write config");
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut child = Command::new(&binary)
             .arg(format!("--conf-file={}", conf.display()))
             .arg("--keep-in-foreground")
-            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+            .arg(format!("--pid-file={}", dir.path().join("dnsmasq.pid").display()))
             .arg("--log-facility=-")
             .stdout(Stdio::null())
             .stderr(log)
@@ -118,7 +115,6 @@ fn start_dnsmasq(failover: &FailoverPorts) -> Dnsmasq {
         let _ = child.wait();
     }
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
     panic!("dnsmasq did not start; its log:\n{log}");
 }
 
@@ -252,10 +248,7 @@ async fn rfc3263_4_3_failover_to_the_next_target_when_the_first_refuses() {
     let second = list.next().expect("second target");
     assert_eq!(second.addr, open_udp.local_addr().expect("addr"));
     layer.send(Outgoing { message: request(), target: second, server_name: None }).await.expect("sent");
-    let mut buf = vec![0u8; 65_535];
-    let (len, _) =
-        tokio::time::timeout(WAIT, open_udp.recv_from(&mut buf)).await.expect("arrives in time").expect("recv");
-    assert!(contains(&buf[..len], b"Call-ID: failover-udp\r\n"));
+    assert!(contains(&recv_datagram(&open_udp).await, b"Call-ID: failover-udp\r\n"));
 
     // TCP: the first target refuses the connection, which fails the send itself.
     let uri = UriParts { transport: Some(Transport::Tcp), ..domain("failover.campus.test") };
@@ -276,9 +269,8 @@ async fn rfc3263_4_3_failover_to_the_next_target_when_the_first_refuses() {
     assert_eq!(refused, vec![SocketAddr::from(([127, 0, 0, 2], ports.closed_tcp))]);
     assert_eq!(delivered, Some(open_tcp.local_addr().expect("addr")));
     let (mut stream, _) = tokio::time::timeout(WAIT, open_tcp.accept()).await.expect("in time").expect("accept");
-    let mut got = vec![0u8; 4096];
-    let n = tokio::time::timeout(WAIT, stream.read(&mut got)).await.expect("in time").expect("read");
-    assert!(contains(&got[..n], b"Call-ID: failover-tcp\r\n"));
+    let got = read_until(&mut stream, b"Call-ID: failover-tcp\r\n").await;
+    assert!(contains(&got, b"Call-ID: failover-tcp\r\n"));
     layer.shutdown().await;
 }
 
@@ -286,7 +278,7 @@ async fn rfc3263_4_3_failover_to_the_next_target_when_the_first_refuses() {
 fn dnsmasq_guard_kills_the_server() {
     let ports = FailoverPorts { closed_udp: 1, open_udp: 2, closed_tcp: 3, open_tcp: 4 };
     let dns = start_dnsmasq(&ports);
-    let (addr, dir) = (dns.addr, dns.dir.clone());
+    let (addr, dir) = (dns.addr, dns.dir.path().to_owned());
     drop(dns);
     assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err(), "dnsmasq is gone");
     assert!(!Path::new(&dir).exists());

@@ -6,7 +6,6 @@ mod common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use carillon_sip::target::{Target, Transport};
@@ -14,37 +13,10 @@ use carillon_sip_transport::{Outgoing, TlsListenConfig, TransportConfig, tls};
 use common::*;
 use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-
-/// A fresh directory for certificate files, removed at the end of the test.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!("carillon-tls-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let path = std::env::temp_dir().join(name);
-        std::fs::create_dir_all(&path).expect("temporary directory");
-        TempDir(path)
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.0.join("cert.pem")
-    }
-
-    fn key(&self) -> PathBuf {
-        self.0.join("key.pem")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A self-signed certificate for `localhost`: its DER, and the PEM of it and its key.
 struct TestCert {
@@ -62,9 +34,22 @@ fn make_cert() -> TestCert {
     }
 }
 
+/// A directory for the certificate and key files the TLS listener loads.
+fn cert_dir() -> TempDir {
+    TempDir::new("carillon-tls-test")
+}
+
+fn cert_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("cert.pem")
+}
+
+fn key_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("key.pem")
+}
+
 fn install(dir: &TempDir, cert: &TestCert) {
-    std::fs::write(dir.cert(), &cert.cert_pem).expect("write certificate");
-    std::fs::write(dir.key(), &cert.key_pem).expect("write key");
+    std::fs::write(cert_path(dir), &cert.cert_pem).expect("write certificate");
+    std::fs::write(key_path(dir), &cert.key_pem).expect("write key");
 }
 
 fn trusting(certs: &[&TestCert]) -> Arc<rustls::ClientConfig> {
@@ -80,7 +65,12 @@ fn trusting(certs: &[&TestCert]) -> Arc<rustls::ClientConfig> {
 
 fn tls_config(dir: &TempDir, reload_interval: Option<Duration>) -> TransportConfig {
     TransportConfig {
-        tls: Some(TlsListenConfig { addr: loopback(), cert_path: dir.cert(), key_path: dir.key(), reload_interval }),
+        tls: Some(TlsListenConfig {
+            addr: loopback(),
+            cert_path: cert_path(dir),
+            key_path: key_path(dir),
+            reload_interval,
+        }),
         ..TransportConfig::default()
     }
 }
@@ -98,25 +88,9 @@ fn presented(stream: &TlsStream<TcpStream>) -> CertificateDer<'static> {
     stream.get_ref().1.peer_certificates().and_then(|c| c.first()).expect("server presented a certificate").clone()
 }
 
-async fn read_until(stream: &mut TlsStream<TcpStream>, needle: &[u8]) -> Vec<u8> {
-    let mut got = Vec::new();
-    let reading = async {
-        let mut buf = [0u8; 4096];
-        while !contains(&got, needle) {
-            let n = stream.read(&mut buf).await.expect("read");
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-    };
-    tokio::time::timeout(WAIT, reading).await.expect("data in time");
-    got
-}
-
 #[tokio::test]
 async fn tls_exchange_and_certificate_reload_for_new_connections_without_restart() {
-    let dir = TempDir::new();
+    let dir = cert_dir();
     let (first, second) = (make_cert(), make_cert());
     install(&dir, &first);
     let (layer, mut events) = bind(tls_config(&dir, None)).await;
@@ -146,7 +120,7 @@ async fn tls_exchange_and_certificate_reload_for_new_connections_without_restart
     assert_eq!(next_incoming(&mut events).await.message.call_id().expect("Call-ID"), "tls-2");
 
     // A broken key file is refused and the current certificate stays.
-    std::fs::write(dir.key(), "not a key").expect("write");
+    std::fs::write(key_path(&dir), "not a key").expect("write");
     assert!(layer.reload_certificate().is_err());
     assert_eq!(presented(&connect(server, &client).await), second.der);
     layer.shutdown().await;
@@ -154,7 +128,7 @@ async fn tls_exchange_and_certificate_reload_for_new_connections_without_restart
 
 #[tokio::test]
 async fn tls_certificate_files_are_polled_and_reloaded() {
-    let dir = TempDir::new();
+    let dir = cert_dir();
     let (first, second) = (make_cert(), make_cert());
     install(&dir, &first);
     let (layer, _events) = bind(tls_config(&dir, Some(Duration::from_millis(50)))).await;
@@ -178,7 +152,7 @@ async fn tls_certificate_files_are_polled_and_reloaded() {
 
 #[tokio::test]
 async fn sips_target_is_reached_over_tls_with_the_uri_host_as_server_name() {
-    let dir = TempDir::new();
+    let dir = cert_dir();
     let cert = make_cert();
     install(&dir, &cert);
     let (server, mut server_events) = bind(tls_config(&dir, None)).await;

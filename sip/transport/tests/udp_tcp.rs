@@ -17,52 +17,6 @@ fn udp_tcp_config() -> TransportConfig {
     TransportConfig { udp: Some(loopback()), tcp: Some(loopback()), ..TransportConfig::default() }
 }
 
-async fn recv_datagram(socket: &UdpSocket) -> Vec<u8> {
-    let mut buf = vec![0u8; 65_535];
-    let (len, _) =
-        tokio::time::timeout(WAIT, socket.recv_from(&mut buf)).await.expect("a datagram in time").expect("recv");
-    buf.truncate(len);
-    buf
-}
-
-async fn assert_no_datagram(socket: &UdpSocket) {
-    let mut buf = vec![0u8; 65_535];
-    if let Ok(Ok((len, from))) = tokio::time::timeout(QUIET, socket.recv_from(&mut buf)).await {
-        panic!("expected silence, got {len} octets from {from}: {:?}", String::from_utf8_lossy(&buf[..len]));
-    }
-}
-
-/// Reads from `stream` until `needle` has arrived (or the stream ends), within [`WAIT`].
-async fn read_until(stream: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
-    let mut got = Vec::new();
-    let reading = async {
-        let mut buf = [0u8; 4096];
-        while !contains(&got, needle) {
-            let n = stream.read(&mut buf).await.expect("read");
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-    };
-    tokio::time::timeout(WAIT, reading).await.expect("data in time");
-    got
-}
-
-/// Whether the peer closes `stream` within [`WAIT`] (reading and discarding anything before the close).
-async fn closed_by_peer(stream: &mut TcpStream) -> bool {
-    let closing = async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return true,
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, closing).await.unwrap_or(false)
-}
-
 #[tokio::test]
 async fn rfc3581_udp_request_arrives_with_received_and_rport_and_the_response_goes_back_to_rport() {
     let (layer, mut events) = bind(udp_tcp_config()).await;

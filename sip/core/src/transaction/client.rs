@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::key::TransactionKey;
+use super::machine::{Core, Phase, machine_api};
 use super::timer::{Reliability, Retransmit, Timer, TimerConfig, earliest};
-use super::{Event, MAX_TIMERS_PER_CALL, Outputs, State, Transmit};
+use super::{Event, State};
 use crate::error::Error;
 use crate::message::{HeaderName, Message, Method, StatusCode};
 
@@ -67,14 +67,9 @@ fn hop_request(invite: &Message, method: &Method, to: &str) -> Result<Message, E
 /// The INVITE client transaction (RFC 3261 §17.1.1 with RFC 6026). See the module documentation.
 #[derive(Debug)]
 pub struct ClientInvite {
-    key: TransactionKey,
-    request: Message,
+    core: Core<InviteState>,
     /// The INVITE as sent, resent verbatim on Timer A.
     wire: Bytes,
-    timers: TimerConfig,
-    reliability: Reliability,
-    state: InviteState,
-    out: Outputs,
 }
 
 #[derive(Debug)]
@@ -101,44 +96,11 @@ enum InviteState {
     Terminated,
 }
 
-impl ClientInvite {
-    /// Starts the transaction for `request` (an INVITE whose top Via has an RFC 3261 branch) at `now`: the
-    /// INVITE is queued for sending and Timers A, B (and C, when configured) are started.
-    pub fn new(
-        now: Instant,
-        request: Message,
-        timers: &TimerConfig,
-        reliability: Reliability,
-    ) -> Result<ClientInvite, Error> {
-        if request.method() != Some(&Method::Invite) {
-            return Err(Error::NotApplicable("an INVITE transaction needs an INVITE"));
-        }
-        let key = TransactionKey::for_client_request(&request)?;
-        let wire = request.to_bytes();
-        let mut out = Outputs::default();
-        out.send(&wire);
-        let state = InviteState::Calling {
-            timer_a: Retransmit::start(now, timers.first_retransmit(reliability)),
-            timer_b: now + timers.transaction_timeout(),
-            timer_c: timers.timer_c().map(|c| now + c),
-            cancel_wait: None,
-        };
-        Ok(ClientInvite { key, request, wire, timers: timers.clone(), reliability, state, out })
-    }
+impl Phase for InviteState {
+    const TERMINATED: Self = InviteState::Terminated;
 
-    /// The key responses are matched with.
-    pub fn key(&self) -> &TransactionKey {
-        &self.key
-    }
-
-    /// The INVITE this transaction sends.
-    pub fn request(&self) -> &Message {
-        &self.request
-    }
-
-    /// The current state.
-    pub fn state(&self) -> State {
-        match self.state {
+    fn as_state(&self) -> State {
+        match self {
             InviteState::Calling { .. } => State::Calling,
             InviteState::Proceeding { .. } => State::Proceeding,
             InviteState::Completed { .. } => State::Completed,
@@ -147,118 +109,8 @@ impl ClientInvite {
         }
     }
 
-    /// Whether the transaction is over (its remaining output may still be polled).
-    pub fn is_terminated(&self) -> bool {
-        matches!(self.state, InviteState::Terminated)
-    }
-
-    /// A response matched to this transaction. Requests, and responses whose CSeq method is not INVITE, are
-    /// ignored.
-    pub fn handle_message(&mut self, now: Instant, response: Message) {
-        let Some(status) = response.status() else { return };
-        if !response.cseq().is_ok_and(|c| c.method_text == Method::Invite.as_str()) {
-            return;
-        }
-        match &mut self.state {
-            InviteState::Calling { timer_c, cancel_wait, .. } | InviteState::Proceeding { timer_c, cancel_wait } => {
-                let (timer_c, cancel_wait) = (*timer_c, *cancel_wait);
-                if status.is_provisional() {
-                    // RFC 3261 §16.7 step 2: provisional responses other than 100 reset Timer C.
-                    let timer_c = if status == StatusCode::TRYING {
-                        timer_c
-                    } else {
-                        timer_c.and(self.timers.timer_c().map(|c| now + c))
-                    };
-                    self.state = InviteState::Proceeding { timer_c, cancel_wait };
-                    self.out.event(Event::Response(response));
-                } else if status.is_success() {
-                    self.state = InviteState::Accepted { timer_m: now + self.timers.transaction_timeout() };
-                    self.out.event(Event::Response(response));
-                } else {
-                    // A final response whose ACK cannot be built is malformed; it is dropped like any other
-                    // malformed response and the transaction waits for a good one (or its timer).
-                    let Ok(ack) = build_ack(&self.request, &response) else { return };
-                    let ack = ack.to_bytes();
-                    self.out.send(&ack);
-                    self.out.event(Event::Response(response));
-                    let timer_d = self.timers.timer_d(self.reliability);
-                    if timer_d.is_zero() {
-                        self.terminate();
-                    } else {
-                        self.state = InviteState::Completed { ack, timer_d: now + timer_d };
-                    }
-                }
-            }
-            InviteState::Completed { ack, .. } => {
-                if status.is_final() && !status.is_success() {
-                    self.out.resend(ack);
-                }
-            }
-            InviteState::Accepted { .. } => {
-                // RFC 6026: every 2xx, retransmitted or from another fork, goes to the TU.
-                if status.is_success() {
-                    self.out.event(Event::Response(response));
-                }
-            }
-            InviteState::Terminated => {}
-        }
-    }
-
-    /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        for _ in 0..MAX_TIMERS_PER_CALL {
-            match self.next_timer() {
-                Some((timer, at)) if at <= now => self.fire(timer, now),
-                _ => return,
-            }
-        }
-    }
-
-    /// The driver could not send a message of this transaction (RFC 3261 §17.1.4): the TU is told and the
-    /// transaction ends.
-    pub fn transport_error(&mut self, _now: Instant) {
-        if !self.is_terminated() {
-            self.out.event(Event::TransportError);
-            self.terminate();
-        }
-    }
-
-    /// Records that the TU sent a CANCEL for this INVITE. If no final response arrives within 64*T1, the
-    /// transaction ends with [`Event::Timeout`]`(`[`Timer::CancelWait`]`)` (RFC 3261 §9.1).
-    pub fn cancel_sent(&mut self, now: Instant) {
-        let deadline = now + self.timers.transaction_timeout();
-        if let InviteState::Calling { cancel_wait, .. } | InviteState::Proceeding { cancel_wait, .. } = &mut self.state
-        {
-            cancel_wait.get_or_insert(deadline);
-        }
-    }
-
-    /// A CANCEL for this transaction's INVITE (see [`build_cancel`]).
-    pub fn build_cancel(&self) -> Result<Message, Error> {
-        build_cancel(&self.request)
-    }
-
-    /// The next message to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.transmits.pop_front()
-    }
-
-    /// When [`ClientInvite::handle_timeout`] must next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_timer().map(|(_, at)| at)
-    }
-
-    /// The next event for the TU.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.out.events.pop_front()
-    }
-
-    pub(crate) fn has_output(&self) -> bool {
-        !self.out.is_empty()
-    }
-
     fn next_timer(&self) -> Option<(Timer, Instant)> {
-        match &self.state {
+        match self {
             InviteState::Calling { timer_a, timer_b, timer_c, cancel_wait } => earliest(&[
                 (Timer::B, Some(*timer_b)),
                 (Timer::C, *timer_c),
@@ -273,35 +125,129 @@ impl ClientInvite {
             InviteState::Terminated => None,
         }
     }
+}
+
+machine_api!(
+    ClientInvite,
+    key: "The key responses are matched with.",
+    request: "The INVITE this transaction sends."
+);
+
+impl ClientInvite {
+    /// Starts the transaction for `request` (an INVITE whose top Via has an RFC 3261 branch) at `now`: the
+    /// INVITE is queued for sending and Timers A, B (and C, when configured) are started.
+    pub fn new(
+        now: Instant,
+        request: Message,
+        timers: &TimerConfig,
+        reliability: Reliability,
+    ) -> Result<ClientInvite, Error> {
+        if request.method() != Some(&Method::Invite) {
+            return Err(Error::NotApplicable("an INVITE transaction needs an INVITE"));
+        }
+        let state = InviteState::Calling {
+            timer_a: Retransmit::start(now, timers.first_retransmit(reliability)),
+            timer_b: now + timers.transaction_timeout(),
+            timer_c: timers.timer_c().map(|c| now + c),
+            cancel_wait: None,
+        };
+        let (core, wire) = Core::client(request, timers, reliability, state)?;
+        Ok(ClientInvite { core, wire })
+    }
+
+    /// A response matched to this transaction. Requests, and responses whose CSeq method is not INVITE, are
+    /// ignored.
+    pub fn handle_message(&mut self, now: Instant, response: Message) {
+        let Some(status) = response.status() else { return };
+        if !response.cseq().is_ok_and(|c| c.method_text == Method::Invite.as_str()) {
+            return;
+        }
+        let core = &mut self.core;
+        match &mut core.state {
+            InviteState::Calling { timer_c, cancel_wait, .. } | InviteState::Proceeding { timer_c, cancel_wait } => {
+                let (timer_c, cancel_wait) = (*timer_c, *cancel_wait);
+                if status.is_provisional() {
+                    // RFC 3261 §16.7 step 2: provisional responses other than 100 reset Timer C.
+                    let timer_c = if status == StatusCode::TRYING {
+                        timer_c
+                    } else {
+                        timer_c.and(core.timers.timer_c().map(|c| now + c))
+                    };
+                    core.state = InviteState::Proceeding { timer_c, cancel_wait };
+                    core.out.event(Event::Response(response));
+                } else if status.is_success() {
+                    core.state = InviteState::Accepted { timer_m: now + core.timers.transaction_timeout() };
+                    core.out.event(Event::Response(response));
+                } else {
+                    // A final response whose ACK cannot be built is malformed; it is dropped like any other
+                    // malformed response and the transaction waits for a good one (or its timer).
+                    let Ok(ack) = build_ack(&core.request, &response) else { return };
+                    let ack = ack.to_bytes();
+                    core.out.send(&ack);
+                    core.out.event(Event::Response(response));
+                    let timer_d = core.timers.timer_d(core.reliability);
+                    core.wait_or_terminate(now, timer_d, |timer_d| InviteState::Completed { ack, timer_d });
+                }
+            }
+            InviteState::Completed { ack, .. } => {
+                if status.is_final() && !status.is_success() {
+                    core.out.resend(ack);
+                }
+            }
+            InviteState::Accepted { .. } => {
+                // RFC 6026: every 2xx, retransmitted or from another fork, goes to the TU.
+                if status.is_success() {
+                    core.out.event(Event::Response(response));
+                }
+            }
+            InviteState::Terminated => {}
+        }
+    }
+
+    /// The driver could not send a message of this transaction (RFC 3261 §17.1.4): the TU is told and the
+    /// transaction ends.
+    pub fn transport_error(&mut self, _now: Instant) {
+        self.core.transport_failed();
+    }
+
+    /// Records that the TU sent a CANCEL for this INVITE. If no final response arrives within 64*T1, the
+    /// transaction ends with [`Event::Timeout`]`(`[`Timer::CancelWait`]`)` (RFC 3261 §9.1).
+    pub fn cancel_sent(&mut self, now: Instant) {
+        let deadline = now + self.core.timers.transaction_timeout();
+        if let InviteState::Calling { cancel_wait, .. } | InviteState::Proceeding { cancel_wait, .. } =
+            &mut self.core.state
+        {
+            cancel_wait.get_or_insert(deadline);
+        }
+    }
+
+    /// A CANCEL for this transaction's INVITE (see [`build_cancel`]).
+    pub fn build_cancel(&self) -> Result<Message, Error> {
+        build_cancel(&self.core.request)
+    }
 
     fn fire(&mut self, timer: Timer, now: Instant) {
-        match (timer, &mut self.state) {
+        let core = &mut self.core;
+        match (timer, &mut core.state) {
             (Timer::A, InviteState::Calling { timer_a: Some(a), .. }) => {
-                self.out.resend(&self.wire);
+                core.out.resend(&self.wire);
                 *a = a.doubled(now);
             }
             (Timer::C, InviteState::Proceeding { timer_c, cancel_wait }) => {
                 // RFC 3261 §16.8: the proxy must now CANCEL; if even that gets no final response, §9.1 ends
                 // the transaction 64*T1 later.
                 *timer_c = None;
-                cancel_wait.get_or_insert(now + self.timers.transaction_timeout());
-                self.out.event(Event::Timeout(Timer::C));
+                cancel_wait.get_or_insert(now + core.timers.transaction_timeout());
+                core.out.event(Event::Timeout(Timer::C));
             }
             (Timer::B | Timer::C | Timer::CancelWait, InviteState::Calling { .. })
             | (Timer::CancelWait, InviteState::Proceeding { .. }) => {
-                self.out.event(Event::Timeout(timer));
-                self.terminate();
+                core.out.event(Event::Timeout(timer));
+                core.terminate();
             }
-            (Timer::D, InviteState::Completed { .. }) | (Timer::M, InviteState::Accepted { .. }) => self.terminate(),
+            (Timer::D, InviteState::Completed { .. }) | (Timer::M, InviteState::Accepted { .. }) => core.terminate(),
             // Not produced by `next_timer` for this state; ending keeps a mistake from looping.
-            _ => self.terminate(),
-        }
-    }
-
-    fn terminate(&mut self) {
-        if !self.is_terminated() {
-            self.state = InviteState::Terminated;
-            self.out.event(Event::Terminated);
+            _ => core.terminate(),
         }
     }
 }
@@ -309,13 +255,9 @@ impl ClientInvite {
 /// The non-INVITE client transaction (RFC 3261 §17.1.2). See the module documentation.
 #[derive(Debug)]
 pub struct ClientNonInvite {
-    key: TransactionKey,
-    request: Message,
+    core: Core<NonInviteState>,
+    /// The request as sent, resent verbatim on Timer E.
     wire: Bytes,
-    timers: TimerConfig,
-    reliability: Reliability,
-    state: NonInviteState,
-    out: Outputs,
 }
 
 #[derive(Debug)]
@@ -335,6 +277,35 @@ enum NonInviteState {
     Terminated,
 }
 
+impl Phase for NonInviteState {
+    const TERMINATED: Self = NonInviteState::Terminated;
+
+    fn as_state(&self) -> State {
+        match self {
+            NonInviteState::Trying { .. } => State::Trying,
+            NonInviteState::Proceeding { .. } => State::Proceeding,
+            NonInviteState::Completed { .. } => State::Completed,
+            NonInviteState::Terminated => State::Terminated,
+        }
+    }
+
+    fn next_timer(&self) -> Option<(Timer, Instant)> {
+        match self {
+            NonInviteState::Trying { timer_e, timer_f } | NonInviteState::Proceeding { timer_e, timer_f } => {
+                earliest(&[(Timer::F, Some(*timer_f)), (Timer::E, timer_e.map(|e| e.at))])
+            }
+            NonInviteState::Completed { timer_k } => Some((Timer::K, *timer_k)),
+            NonInviteState::Terminated => None,
+        }
+    }
+}
+
+machine_api!(
+    ClientNonInvite,
+    key: "The key responses are matched with.",
+    request: "The request this transaction sends."
+);
+
 impl ClientNonInvite {
     /// Starts the transaction for `request` (neither INVITE nor ACK, top Via with an RFC 3261 branch) at `now`:
     /// the request is queued for sending and Timers E and F are started.
@@ -347,141 +318,62 @@ impl ClientNonInvite {
         if matches!(request.method(), None | Some(Method::Invite | Method::Ack)) {
             return Err(Error::NotApplicable("a non-INVITE transaction needs a request other than INVITE or ACK"));
         }
-        let key = TransactionKey::for_client_request(&request)?;
-        let wire = request.to_bytes();
-        let mut out = Outputs::default();
-        out.send(&wire);
         let state = NonInviteState::Trying {
             timer_e: Retransmit::start(now, timers.first_retransmit(reliability)),
             timer_f: now + timers.transaction_timeout(),
         };
-        Ok(ClientNonInvite { key, request, wire, timers: timers.clone(), reliability, state, out })
-    }
-
-    /// The key responses are matched with.
-    pub fn key(&self) -> &TransactionKey {
-        &self.key
-    }
-
-    /// The request this transaction sends.
-    pub fn request(&self) -> &Message {
-        &self.request
-    }
-
-    /// The current state.
-    pub fn state(&self) -> State {
-        match self.state {
-            NonInviteState::Trying { .. } => State::Trying,
-            NonInviteState::Proceeding { .. } => State::Proceeding,
-            NonInviteState::Completed { .. } => State::Completed,
-            NonInviteState::Terminated => State::Terminated,
-        }
-    }
-
-    /// Whether the transaction is over (its remaining output may still be polled).
-    pub fn is_terminated(&self) -> bool {
-        matches!(self.state, NonInviteState::Terminated)
+        let (core, wire) = Core::client(request, timers, reliability, state)?;
+        Ok(ClientNonInvite { core, wire })
     }
 
     /// A response matched to this transaction. Requests, and responses whose CSeq method is not the request's,
     /// are ignored.
     pub fn handle_message(&mut self, now: Instant, response: Message) {
         let Some(status) = response.status() else { return };
-        let method = self.key.method().as_str();
+        let core = &mut self.core;
+        let method = core.key.method().as_str();
         if !response.cseq().is_ok_and(|c| c.method_text == method) {
             return;
         }
-        match &mut self.state {
+        match &mut core.state {
             NonInviteState::Trying { timer_e, timer_f } | NonInviteState::Proceeding { timer_e, timer_f } => {
                 let (timer_e, timer_f) = (*timer_e, *timer_f);
-                self.out.event(Event::Response(response));
+                core.out.event(Event::Response(response));
                 if status.is_provisional() {
-                    self.state = NonInviteState::Proceeding { timer_e, timer_f };
+                    core.state = NonInviteState::Proceeding { timer_e, timer_f };
                     return;
                 }
-                let timer_k = self.timers.timer_i_k(self.reliability);
-                if timer_k.is_zero() {
-                    self.terminate();
-                } else {
-                    self.state = NonInviteState::Completed { timer_k: now + timer_k };
-                }
+                let timer_k = core.timers.timer_i_k(core.reliability);
+                core.wait_or_terminate(now, timer_k, |timer_k| NonInviteState::Completed { timer_k });
             }
             // Retransmitted responses are absorbed.
             NonInviteState::Completed { .. } | NonInviteState::Terminated => {}
         }
     }
 
-    /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        for _ in 0..MAX_TIMERS_PER_CALL {
-            match self.next_timer() {
-                Some((timer, at)) if at <= now => self.fire(timer, now),
-                _ => return,
-            }
-        }
-    }
-
     /// The driver could not send the request (RFC 3261 §17.1.4): the TU is told and the transaction ends.
     pub fn transport_error(&mut self, _now: Instant) {
-        if !self.is_terminated() {
-            self.out.event(Event::TransportError);
-            self.terminate();
-        }
-    }
-
-    /// The next message to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.transmits.pop_front()
-    }
-
-    /// When [`ClientNonInvite::handle_timeout`] must next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_timer().map(|(_, at)| at)
-    }
-
-    /// The next event for the TU.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.out.events.pop_front()
-    }
-
-    pub(crate) fn has_output(&self) -> bool {
-        !self.out.is_empty()
-    }
-
-    fn next_timer(&self) -> Option<(Timer, Instant)> {
-        match &self.state {
-            NonInviteState::Trying { timer_e, timer_f } | NonInviteState::Proceeding { timer_e, timer_f } => {
-                earliest(&[(Timer::F, Some(*timer_f)), (Timer::E, timer_e.map(|e| e.at))])
-            }
-            NonInviteState::Completed { timer_k } => Some((Timer::K, *timer_k)),
-            NonInviteState::Terminated => None,
-        }
+        self.core.transport_failed();
     }
 
     fn fire(&mut self, timer: Timer, now: Instant) {
-        let t2 = self.timers.t2();
-        match (timer, &mut self.state) {
+        let core = &mut self.core;
+        let t2 = core.timers.t2();
+        match (timer, &mut core.state) {
             (Timer::E, NonInviteState::Trying { timer_e: Some(e), .. }) => {
-                self.out.resend(&self.wire);
+                core.out.resend(&self.wire);
                 *e = e.doubled_up_to(now, t2);
             }
             (Timer::E, NonInviteState::Proceeding { timer_e: Some(e), .. }) => {
-                self.out.resend(&self.wire);
+                core.out.resend(&self.wire);
                 *e = Retransmit::fixed(now, t2);
             }
             (Timer::F, NonInviteState::Trying { .. } | NonInviteState::Proceeding { .. }) => {
-                self.out.event(Event::Timeout(Timer::F));
-                self.terminate();
+                core.out.event(Event::Timeout(Timer::F));
+                core.terminate();
             }
             // Timer K, and (never produced) anything else: ending keeps a mistake from looping.
-            _ => self.terminate(),
-        }
-    }
-
-    fn terminate(&mut self) {
-        if !self.is_terminated() {
-            self.state = NonInviteState::Terminated;
-            self.out.event(Event::Terminated);
+            _ => core.terminate(),
         }
     }
 }

@@ -61,6 +61,7 @@
 
 mod client;
 pub mod key;
+mod machine;
 mod merge;
 mod server;
 mod table;
@@ -128,32 +129,3 @@ pub enum State {
     /// The transaction is over.
     Terminated,
 }
-
-/// Output queues shared by the four machines.
-#[derive(Debug, Default)]
-struct Outputs {
-    transmits: std::collections::VecDeque<Transmit>,
-    events: std::collections::VecDeque<Event>,
-}
-
-impl Outputs {
-    fn send(&mut self, contents: &Bytes) {
-        self.transmits.push_back(Transmit { contents: contents.clone(), retransmission: false });
-    }
-
-    fn resend(&mut self, contents: &Bytes) {
-        self.transmits.push_back(Transmit { contents: contents.clone(), retransmission: true });
-    }
-
-    fn event(&mut self, event: Event) {
-        self.events.push_back(event);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.transmits.is_empty() && self.events.is_empty()
-    }
-}
-
-/// Upper bound on timers handled in one `handle_timeout` call: each firing either ends the transaction or moves
-/// its timer past `now`, so this only guards against a mistake turning into a busy loop.
-const MAX_TIMERS_PER_CALL: usize = 64;

@@ -262,28 +262,12 @@ impl Transactions {
 
     /// The next message to send, and the transaction it belongs to.
     pub fn poll_transmit(&mut self) -> Option<(TransactionKey, Transmit)> {
-        while let Some(key) = self.transmit_ready.front() {
-            if let Some(transmit) = self.entries.get_mut(key).and_then(Transaction::poll_transmit) {
-                return Some((key.clone(), transmit));
-            }
-            if let Some(key) = self.transmit_ready.pop_front() {
-                self.reap(&key);
-            }
-        }
-        None
+        poll_ready(&mut self.entries, &mut self.transmit_ready, Transaction::poll_transmit)
     }
 
     /// The next event for the TU, and the transaction it comes from.
     pub fn poll_event(&mut self) -> Option<(TransactionKey, Event)> {
-        while let Some(key) = self.event_ready.front() {
-            if let Some(event) = self.entries.get_mut(key).and_then(Transaction::poll_event) {
-                return Some((key.clone(), event));
-            }
-            if let Some(key) = self.event_ready.pop_front() {
-                self.reap(&key);
-            }
-        }
-        None
+        poll_ready(&mut self.entries, &mut self.event_ready, Transaction::poll_event)
     }
 
     /// The transaction with this key.
@@ -328,11 +312,25 @@ impl Transactions {
             self.event_ready.push_back(key.clone());
         }
     }
+}
 
-    /// Drops a terminated transaction once nothing of it is left to poll.
-    fn reap(&mut self, key: &TransactionKey) {
-        if self.entries.get(key).is_some_and(|t| t.is_terminated() && !t.has_output()) {
-            self.entries.remove(key);
+/// The next output `poll` takes from the transactions queued in `ready`, with its transaction's key. A
+/// transaction with nothing left for `poll` leaves the queue, and is dropped if it has terminated and has no
+/// other output either.
+fn poll_ready<T>(
+    entries: &mut HashMap<TransactionKey, Transaction>,
+    ready: &mut VecDeque<TransactionKey>,
+    poll: fn(&mut Transaction) -> Option<T>,
+) -> Option<(TransactionKey, T)> {
+    while let Some(key) = ready.front() {
+        if let Some(output) = entries.get_mut(key).and_then(poll) {
+            return Some((key.clone(), output));
+        }
+        if let Some(key) = ready.pop_front()
+            && entries.get(&key).is_some_and(|t| t.is_terminated() && !t.has_output())
+        {
+            entries.remove(&key);
         }
     }
+    None
 }
