@@ -138,6 +138,21 @@ mod tests {
         assert_eq!(f.next_event().err(), Some(Error::BodyTooLarge));
     }
 
+    /// Whether a line of exactly the maximum length is accepted must not depend on where TCP cut the stream:
+    /// here the cut falls between its CR and LF.
+    #[test]
+    fn longest_line_split_between_cr_and_lf_is_accepted() {
+        let limits = Limits { max_line_length: 96, ..Limits::default() };
+        let pad = format!("X-Pad: {}\r\n", "a".repeat(96 - 7));
+        let wire = format!("OPTIONS sip:a@b SIP/2.0\r\n{pad}Content-Length: 0\r\n\r\n");
+        let cut = wire.find("\r\nContent-Length").expect("layout") + 1;
+        let mut f = StreamFramer::new(limits);
+        f.extend(&wire.as_bytes()[..cut]);
+        assert!(f.next_event().expect("no error yet").is_none());
+        f.extend(&wire.as_bytes()[cut..]);
+        assert!(matches!(f.next_event(), Ok(Some(StreamEvent::Message(_)))));
+    }
+
     #[test]
     fn endless_header_section_is_refused() {
         let limits = Limits { max_header_bytes: 100, ..Limits::default() };
