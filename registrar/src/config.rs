@@ -76,7 +76,7 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// Room for a million bindings of ordinary phones: about 1.2 KiB each at worst, 300 octets typically.
+    /// Room for a million bindings: about 2.4 KiB each at worst, 500 octets for an ordinary phone.
     fn default() -> Limits {
         Limits {
             max_bindings: 1_000_000,

@@ -30,7 +30,7 @@
 //! | no Contact | 200 listing the bindings (a query) | §10.2.3, step 8 |
 //! | contact's expiry | its `expires` parameter, else Expires, else [`Config::default_expires`] | step 7 |
 //! | malformed `expires` parameter | taken as 3600 | §20.10 |
-//! | malformed Expires header | 400 | §20.19 |
+//! | malformed Expires header | 400 | §20.19 (delta-seconds) |
 //! | expiry beyond 2**32-1 | taken as 2**32-1, then shortened to the maximum | choice, see below |
 //! | non-zero expiry below [`Config::min_expires`] and below 3600 | 423 with Min-Expires | step 7 |
 //! | expiry above [`Config::max_expires`] | shortened to it | step 7 |
@@ -49,9 +49,10 @@
 //! | Path in the request | stored with the bindings; echoed in the 200 if the UA supports `path` | RFC 3327 §5.3 |
 //!
 //! The limit on contacts answers 403, not 503: it is the user's situation, and a 503 would only send the phone
-//! to the next server of the domain (RFC 3263) to be refused again. Expiries written with more digits than 32
-//! bits hold are read as 2**32-1 (then shortened to the maximum) rather than as 3600 (RFC 3261 §20.19 leaves
-//! the choice): the user agent asked for long, and gets the longest allowed.
+//! to the next server of the domain (RFC 3263) to be refused again. An expiry written as a number too large for
+//! 32 bits is read as 2**32-1 (then shortened to the maximum), in the `expires` parameter and the Expires header
+//! alike. RFC 3261 would also allow reading it as malformed, which §20.10 turns into 3600 for the parameter;
+//! but the user agent asked for long, and gets the longest allowed, whichever way it wrote it.
 //!
 //! # GRUU
 //!

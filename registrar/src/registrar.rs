@@ -666,8 +666,8 @@ fn read_path(request: &Message, limits: &Limits) -> Result<Arc<[Arc<str>]>, Reje
 }
 
 /// delta-seconds for an expiry. A number past 2**32-1 means "as long as possible" and saturates (the maximum
-/// then shortens it); RFC 3261 would also allow treating it as 3600, which would surprise a user agent asking
-/// for more. `None` when not a number.
+/// then shortens it) rather than counting as malformed, which RFC 3261 §20.10 would turn into 3600 and surprise
+/// a user agent asking for more. `None` when not a number.
 fn parse_expiry(raw: &str) -> Option<u32> {
     if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
         return None;
