@@ -4,12 +4,6 @@ use std::fmt;
 
 use carillon_sip::{Error, StatusCode};
 
-/// 439 (RFC 5626 §11.6), not among `carillon_sip`'s named codes.
-const FIRST_HOP_LACKS_OUTBOUND_SUPPORT: StatusCode = match StatusCode::new(439) {
-    Some(code) => code,
-    None => StatusCode::BAD_REQUEST,
-};
-
 /// Why the registrar refused a REGISTER. [`Rejection::status`] is the only place that picks the answer.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +52,9 @@ impl Rejection {
             Rejection::OutOfOrder => (StatusCode::SERVER_INTERNAL_ERROR, "Registration Out Of Order"),
             Rejection::TooManyContacts { .. } => (StatusCode::FORBIDDEN, "Too Many Registrations"),
             Rejection::StoreFull => (StatusCode::SERVICE_UNAVAILABLE, "Registration Store Full"),
-            Rejection::FirstHopLacksOutbound => (FIRST_HOP_LACKS_OUTBOUND_SUPPORT, "First Hop Lacks Outbound Support"),
+            Rejection::FirstHopLacksOutbound => {
+                (StatusCode::FIRST_HOP_LACKS_OUTBOUND_SUPPORT, "First Hop Lacks Outbound Support")
+            }
         }
     }
 }

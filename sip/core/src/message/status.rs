@@ -57,6 +57,7 @@ codes! {
     EXTENSION_REQUIRED = 421, "Extension Required";
     INTERVAL_TOO_BRIEF = 423, "Interval Too Brief";
     FLOW_FAILED = 430, "Flow Failed";
+    FIRST_HOP_LACKS_OUTBOUND_SUPPORT = 439, "First Hop Lacks Outbound Support";
     TEMPORARILY_UNAVAILABLE = 480, "Temporarily Unavailable";
     CALL_OR_TRANSACTION_DOES_NOT_EXIST = 481, "Call/Transaction Does Not Exist";
     LOOP_DETECTED = 482, "Loop Detected";
