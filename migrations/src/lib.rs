@@ -1,0 +1,1 @@
+//! Carillon's PostgreSQL schema and the queries the services share.
