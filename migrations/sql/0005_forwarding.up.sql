@@ -23,6 +23,7 @@ COMMENT ON COLUMN forwarding.busy_target IS 'Forward here when every line is bus
 COMMENT ON COLUMN forwarding.no_answer_target IS 'Forward here when nobody answers in time; NULL: off.';
 COMMENT ON COLUMN forwarding.no_answer_delay_seconds IS
     'How long the user''s lines ring before the no-answer forward (when there are no sequential ring steps).';
+COMMENT ON COLUMN forwarding.updated_at IS 'When the settings were last written.';
 
 CREATE TABLE sequential_ring_steps (
     user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -65,6 +65,7 @@ COMMENT ON TABLE outbound_routes IS
 COMMENT ON COLUMN outbound_routes.prefix IS 'Leading digits of the number after the outside-line prefix; '''' matches all.';
 COMMENT ON COLUMN outbound_routes.category IS
     'Call category a caller''s class must allow: campus, local, long_distance or international.';
+COMMENT ON COLUMN outbound_routes.description IS 'What the route is for, for administrators.';
 
 CREATE TABLE outbound_route_trunks (
     route_id bigint NOT NULL REFERENCES outbound_routes (id) ON DELETE CASCADE,
@@ -105,6 +106,7 @@ COMMENT ON TABLE emergency_numbers IS
     'the caller''s user class (Kari''s law). No alias of any domain may equal one (enforced by triggers).';
 COMMENT ON COLUMN emergency_numbers.number IS 'What the caller dials.';
 COMMENT ON COLUMN emergency_numbers.trunk_id IS 'The emergency gateway the call goes to.';
+COMMENT ON COLUMN emergency_numbers.description IS 'What the number is for, for administrators.';
 COMMENT ON COLUMN emergency_numbers.dial_as IS 'The number sent to the gateway, e.g. 911 for a dialled 9911.';
 
 -- Aliases and emergency numbers live in different tables, so their disjointness is kept by a trigger on each
