@@ -78,11 +78,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The schema's migrations, embedded from `sql/`.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./sql");
 
-/// How long getting a connection from the pool may take before [`Error::Connect`]/[`Error::Query`].
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long getting a connection may take, retries included, before [`connect`] fails with [`Error::Connect`]
+/// or a query with [`Error::Query`].
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens a connection pool to the database at `url` (`postgres://user:password@host:port/database`), making one
-/// connection at once so a wrong address or password shows here.
+/// connection at once so a wrong address or password shows here. A server that refuses connections is retried
+/// for up to [`ACQUIRE_TIMEOUT`] (it may be starting).
 pub async fn connect(url: &str) -> Result<PgPool> {
     PgPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT).connect(url).await.map_err(Error::Connect)
 }
