@@ -25,8 +25,10 @@ CREATE TABLE registrations (
     contact_uri text NOT NULL CONSTRAINT registrations_contact_uri_not_empty CHECK (contact_uri <> ''),
     q_thousandths smallint CONSTRAINT registrations_q_range CHECK (q_thousandths BETWEEN 0 AND 1000),
     received_ip inet NOT NULL,
-    received_port integer NOT NULL CONSTRAINT registrations_received_port_range CHECK (received_port BETWEEN 1 AND 65535),
-    transport text NOT NULL CONSTRAINT registrations_transport_known CHECK (transport IN ('udp', 'tcp', 'tls', 'sctp', 'ws', 'wss')),
+    received_port integer NOT NULL
+        CONSTRAINT registrations_received_port_range CHECK (received_port BETWEEN 1 AND 65535),
+    transport text NOT NULL
+        CONSTRAINT registrations_transport_known CHECK (transport IN ('udp', 'tcp', 'tls', 'sctp', 'ws', 'wss')),
     local_ip inet NOT NULL,
     local_port integer NOT NULL CONSTRAINT registrations_local_port_range CHECK (local_port BETWEEN 1 AND 65535),
     path text[] NOT NULL DEFAULT '{}',
@@ -60,7 +62,8 @@ COMMENT ON COLUMN registrations.contact_uri IS 'The Contact URI as registered (w
 COMMENT ON COLUMN registrations.q_thousandths IS 'The Contact q-value times 1000 (q=0.5 is 500); NULL when absent.';
 COMMENT ON COLUMN registrations.received_ip IS 'Source address of the REGISTER (where a NATed phone is reachable).';
 COMMENT ON COLUMN registrations.received_port IS 'Source port of the REGISTER.';
-COMMENT ON COLUMN registrations.transport IS 'Transport the REGISTER arrived on: udp, tcp, tls, sctp, ws or wss (lower case).';
+COMMENT ON COLUMN registrations.transport IS
+    'Transport the REGISTER arrived on, lower case: udp, tcp, tls, sctp, ws or wss.';
 COMMENT ON COLUMN registrations.local_ip IS 'Local address of the socket that received the REGISTER.';
 COMMENT ON COLUMN registrations.local_port IS 'Local port of the socket that received the REGISTER.';
 COMMENT ON COLUMN registrations.path IS 'Path header URIs in the order received (RFC 3327); empty when none.';

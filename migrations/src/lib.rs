@@ -22,8 +22,9 @@
 //! # Building without a database
 //!
 //! The queries are checked at compile time by sqlx's macros against the data in `.sqlx/`, committed with the
-//! crate, so `cargo build` needs no database as long as `DATABASE_URL` is unset (or `SQLX_OFFLINE=true`). After
-//! changing a query or a migration, refresh it against a migrated database:
+//! crate, so `cargo build` needs no database. The crate's `.env` sets `SQLX_OFFLINE=true`, so this holds even when
+//! `DATABASE_URL` is set in the environment. After changing a query or a migration, refresh the data against a
+//! migrated database (`cargo sqlx prepare` overrides the offline setting; `--check` verifies without writing):
 //!
 //! ```sh
 //! cd migrations && DATABASE_URL=postgres://... cargo sqlx prepare
