@@ -48,11 +48,14 @@ while IFS= read -r line; do
         "pid "*) pid=${line#pid } ;;
     esac
 done
-if [ -n "$pid" ]; then
+# Running unless gone or a zombie (an orphan's new parent may never reap it). The postmaster's name has no spaces,
+# so the state is the third field.
+running() { state=$(cut -d ' ' -f 3 "/proc/$1/stat" 2>/dev/null) && [ -n "$state" ] && [ "$state" != Z ]; }
+if [ -n "$pid" ] && running "$pid"; then
     kill -s INT "$pid" 2>/dev/null
     i=0
-    while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -s KILL "$pid" 2>/dev/null
+    while running "$pid" && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    running "$pid" && kill -s KILL "$pid" 2>/dev/null
 fi
 rm -rf -- "$dir"
 "#;
