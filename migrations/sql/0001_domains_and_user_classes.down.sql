@@ -1,0 +1,2 @@
+DROP TABLE user_classes;
+DROP TABLE domains;

@@ -1,0 +1,2 @@
+DROP TABLE aliases;
+DROP TABLE users;

@@ -1,0 +1,2 @@
+DROP TABLE lines;
+DROP TABLE devices;

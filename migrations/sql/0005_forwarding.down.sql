@@ -1,0 +1,2 @@
+DROP TABLE sequential_ring_steps;
+DROP TABLE forwarding;
