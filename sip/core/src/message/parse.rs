@@ -114,7 +114,9 @@ pub(crate) fn parse_layout(input: &[u8], limits: &Limits, mode: Mode) -> Result<
     };
 
     // Start line and header section are text; checking once here lets every later view hand out `&str`.
-    if std::str::from_utf8(&input[begin..head_end]).is_err() {
+    let head = &input[begin..head_end];
+    // Nearly every header section is plain ASCII, which is cheaper to confirm than UTF-8.
+    if !head.is_ascii() && std::str::from_utf8(head).is_err() {
         return Err(Error::InvalidUtf8.into());
     }
     let mut content_length: Option<usize> = None;
