@@ -262,9 +262,10 @@ impl Context {
         }
         match event {
             Event::Response(response) => self.on_response(now, index, response, env, out),
-            // §16.8: after a provisional response, Timer C means CANCEL; before one, it is a 408.
+            // §16.8: after a provisional response, Timer C means CANCEL; before one, it is a 408. The CANCEL's
+            // 487 would tell the caller it cancelled, so the branch counts as the timeout it is.
             Event::Timeout(Timer::C) if self.branches[index].state == BranchState::Proceeding => {
-                self.cancel_branch(index, out);
+                self.give_up(index, out);
             }
             Event::Timeout(_) => self.end_branch(index, StatusCode::REQUEST_TIMEOUT),
             // §16.9: a request that could not be sent is answered as if by a 503.
@@ -302,16 +303,10 @@ impl Context {
             }
             Phase::Forwarding { .. } => {
                 for index in 0..self.branches.len() {
-                    let branch = &mut self.branches[index];
-                    if !branch.is_running() || branch.deadline.is_none_or(|d| d > now) {
-                        continue;
+                    let branch = &self.branches[index];
+                    if branch.is_running() && branch.deadline.is_some_and(|d| d <= now) {
+                        self.give_up(index, out);
                     }
-                    branch.deadline = None;
-                    if !branch.counted {
-                        branch.counted = true;
-                        self.finals.push(Final::StandIn(StatusCode::REQUEST_TIMEOUT));
-                    }
-                    self.cancel_branch(index, out);
                 }
             }
             Phase::Responded { until } if until <= now => self.phase = Phase::Finished,
@@ -356,7 +351,8 @@ impl Context {
             BranchState::Accepted if status.is_success() => out.push(Action::Respond { message: response }),
             BranchState::Accepted | BranchState::Completed => {}
             BranchState::Calling | BranchState::Proceeding if status.is_success() => {
-                branch.state = BranchState::Accepted;
+                // Only an INVITE client transaction passes later 2xx responses up (RFC 6026).
+                branch.state = if branch.invite.is_some() { BranchState::Accepted } else { BranchState::Completed };
                 branch.counted = true;
                 branch.deadline = None;
                 // Step 5: a 2xx goes upstream at once, even after a final response (§16.7: "after a final
@@ -386,6 +382,18 @@ impl Context {
                 }
             }
         }
+    }
+
+    /// Stops waiting for branch `index` (its target's timeout, or Timer C): it counts as a 408 and is cancelled;
+    /// a 2xx it may still send is forwarded all the same.
+    fn give_up(&mut self, index: usize, out: &mut Out<'_>) {
+        let branch = &mut self.branches[index];
+        branch.deadline = None;
+        if !branch.counted {
+            branch.counted = true;
+            self.finals.push(Final::StandIn(StatusCode::REQUEST_TIMEOUT));
+        }
+        self.cancel_branch(index, out);
     }
 
     /// A branch's client transaction ended without a final response: `status` stands in for one.
