@@ -95,6 +95,10 @@ pub struct CallRecord {
     pub method: Method,
     /// Its Call-ID, which ties the record to the dialog's later requests (BYE).
     pub call_id: String,
+    /// The From header as the caller wrote it (display name and address: the CDR's `clid` and `src`).
+    pub from: String,
+    /// The Request-URI as it arrived, after route preprocessing and before any retargeting (the CDR's `dst`).
+    pub request_uri: String,
     /// When the request arrived.
     pub started: Instant,
     /// When the first 2xx went upstream.

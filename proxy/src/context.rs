@@ -359,7 +359,6 @@ impl Context {
                 // response has been sent ... any 2xx response to an INVITE MUST be forwarded immediately").
                 out.push(Action::Respond { message: response });
                 if forwarding {
-                    self.answered = Some(now);
                     self.finish(now, status, env, out);
                     // Step 10: every other branch is cancelled.
                     self.cancel_running(out);
@@ -558,9 +557,14 @@ impl Context {
 
     /// Records the final outcome: the call record, and the wait for late 2xx responses.
     fn finish(&mut self, now: Instant, status: StatusCode, env: Env<'_>, out: &mut Out<'_>) {
+        if status.is_success() && self.answered.is_none() {
+            self.answered = Some(now);
+        }
         out.push(Action::Done(CallRecord {
             method: self.method.clone(),
             call_id: self.request.call_id().unwrap_or("").to_owned(),
+            from: self.request.header(HeaderName::From).unwrap_or("").to_owned(),
+            request_uri: self.request.request_uri().unwrap_or("").to_owned(),
             started: self.started,
             answered: self.answered,
             ended: now,

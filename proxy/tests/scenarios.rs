@@ -192,7 +192,8 @@ fn caller_answers_instead_of_forwarding_rfc3261_16_5() {
     assert_eq!(r.status(), Some(StatusCode::FORBIDDEN));
     assert_eq!(r.reason(), Some("International Calls Not Allowed"));
     assert!(r.to().expect("To").tag().is_some());
-    assert_eq!(h.records()[0].disposition, CallDisposition::Failed);
+    let record = &h.records()[0];
+    assert_eq!((record.disposition, record.answered, record.ended), (CallDisposition::Failed, None, h.now));
     assert!(h.proxy.is_empty(), "nothing left to wait for");
 
     let id = h.open(invite(""));
@@ -327,6 +328,11 @@ fn fork_first_486_then_200_forwards_the_200_without_cancel_rfc3261_16_7() {
     let record = &h.records()[0];
     assert_eq!(record.disposition, CallDisposition::Answered);
     assert_eq!(record.answered, Some(h.now));
+    assert_eq!(record.status, StatusCode::OK);
+    assert_eq!(record.method, Method::Invite);
+    assert_eq!(record.call_id, "call-1@192.0.2.1");
+    assert_eq!(record.from, "\"Alice\" <sip:alice@campus.example>;tag=alicetag");
+    assert_eq!(record.request_uri, "sip:bob@campus.example");
     assert_eq!(vias(&h.last_response()).len(), 1, "our Via removed");
 }
 
