@@ -93,6 +93,15 @@ Content-Length: 0
     assert_eq!(h.receive(ack, UDP), Handled::Drop, "ACKs are never answered");
 }
 
+#[test]
+fn request_from_an_unknown_listener_is_answered_500_but_an_ack_dropped() {
+    let mut h = Harness::new();
+    let r = responded(h.receive(invite(""), carillon_proxy::ListenerId(9)));
+    assert_eq!(r.status(), Some(StatusCode::SERVER_INTERNAL_ERROR));
+    let ack = with_to_tag(request("ACK", DESK, "Route: <sip:192.0.2.10;lr>\n"));
+    assert_eq!(h.receive(ack, carillon_proxy::ListenerId(9)), Handled::Drop);
+}
+
 // ----- §16.3 step 4 loops -----
 
 #[test]
