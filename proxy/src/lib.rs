@@ -21,6 +21,9 @@
 //! a clock or draws randomness: each request comes with a random `u64`, from which its branch identifiers and the
 //! To tag of responses the proxy generates are derived.
 //!
+//! REGISTER requests for the proxy's own domains belong to the registrar (`carillon-registrar`); the driver hands
+//! them there. Anything handed here is proxied.
+//!
 //! Target determination (§16.5) is delegated: location service, aliases, forwarding rules, permissions and
 //! authentication are the caller's, who answers [`Targets::Fork`] (target sets tried one after another, the
 //! targets of a set in parallel, each target with its own route, flow and timeout), [`Targets::Respond`] (404,
@@ -50,6 +53,8 @@
 //!
 //! # Deviations and choices
 //!
+//! - Loop detection (§16.3 step 4) runs after route preprocessing (§16.4): the loop hash covers the request as it
+//!   will be routed, without this proxy's own Route values, so the same request seen again hashes the same.
 //! - An unmatched CANCEL is answered 481 instead of being forwarded statelessly (§16.10 forwards it in case the
 //!   INVITE was forwarded statelessly; this proxy never forwards an INVITE statelessly).
 //! - An in-dialog request is forwarded without a target lookup only when it named this proxy in its route; any
