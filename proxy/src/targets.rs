@@ -1,0 +1,155 @@
+//! What the caller decides for a request (its targets, or an answer) and where the proxy sends each copy.
+//!
+//! Target determination (RFC 3261 §16.5) is the caller's: location service, aliases, forwarding rules,
+//! permissions, gateways. The proxy asks with [`crate::Action::NeedTargets`] and is answered with [`Targets`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use carillon_sip::StatusCode;
+use carillon_sip::target::Transport;
+
+use crate::config::ListenerId;
+
+/// The caller's answer to [`crate::Action::NeedTargets`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Targets {
+    /// Forward to these targets: the sets one after another, the targets of a set in parallel (RFC 3261 §16.6
+    /// forking; "ring the desk phone, then the mobile" is two sets). The next set starts when every branch of the
+    /// current one has a final response (or has been given up, see [`Target::timeout`]) and none was a 2xx or a
+    /// 6xx. An empty list, or only targets already tried, is answered 480 (§16.5).
+    Fork(Vec<TargetSet>),
+    /// Answer the request without forwarding it (404, 403 with a reason, 3xx with Contacts, 407 with a
+    /// challenge, 480...).
+    Respond(Reply),
+    /// Forward the request as addressed: its Request-URI unchanged, to the next hop its Route header names (loose
+    /// routing, RFC 3261 §16.6 step 7), or to the Request-URI when no Route is left.
+    FollowRoute,
+}
+
+impl Targets {
+    /// One set of targets rung in parallel.
+    pub fn parallel(targets: Vec<Target>) -> Targets {
+        Targets::Fork(vec![TargetSet::new(targets)])
+    }
+
+    /// One target after another.
+    pub fn sequential(targets: Vec<Target>) -> Targets {
+        Targets::Fork(targets.into_iter().map(|t| TargetSet::new(vec![t])).collect())
+    }
+}
+
+/// Targets tried at the same time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TargetSet {
+    /// The targets.
+    pub targets: Vec<Target>,
+}
+
+impl TargetSet {
+    /// A set of `targets`.
+    pub fn new(targets: Vec<Target>) -> TargetSet {
+        TargetSet { targets }
+    }
+}
+
+/// One place to send a copy of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The Request-URI of the copy (a registered contact, a gateway's URI, another domain's AOR).
+    pub uri: String,
+    /// Route values to visit first, in order, as name-addr (`<sip:edge.example;lr>`) or bare URIs: the Path of a
+    /// registered contact (RFC 3327 §5.4), or an outbound proxy or gateway the caller's policy imposes (RFC 3261
+    /// §16.6 step 6).
+    pub route: Vec<String>,
+    /// The flow to send over instead of locating the next hop by DNS: the connection or NAT binding a contact
+    /// registered on (RFC 5626 §5.3, RFC 3581).
+    pub flow: Option<Flow>,
+    /// Give the branch up when it has no final response this long after it was sent ("no answer after N
+    /// seconds"): it counts as a 408, is cancelled, and the next set may start.
+    pub timeout: Option<Duration>,
+}
+
+impl Target {
+    /// A target with this Request-URI, no route, no flow, no timeout.
+    pub fn new(uri: impl Into<String>) -> Target {
+        Target { uri: uri.into(), route: Vec::new(), flow: None, timeout: None }
+    }
+
+    /// The same target reached through `route` (RFC 3327 Path or a policy route).
+    pub fn with_route(mut self, route: Vec<String>) -> Target {
+        self.route = route;
+        self
+    }
+
+    /// The same target reached over `flow`.
+    pub fn with_flow(mut self, flow: Flow) -> Target {
+        self.flow = Some(flow);
+        self
+    }
+
+    /// The same target given up after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Target {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// A flow back to a user agent, as the driver recorded it when the user agent registered. The proxy only reads
+/// its listener (for Via and Record-Route); the rest is for the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Flow {
+    /// The listener the flow arrived on, which the copy is sent from.
+    pub listener: ListenerId,
+    /// The user agent's address as seen by the proxy (received/rport).
+    pub remote: SocketAddr,
+    /// The driver's number for the connection, for stream transports.
+    pub connection: Option<u64>,
+}
+
+/// An answer the caller wants sent instead of forwarding: the proxy builds it from the request (Via, From, To,
+/// Call-ID, CSeq copied, a To tag of its own) and adds the headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The reason phrase, the canonical one when `None`.
+    pub reason: Option<String>,
+    /// Header lines to add, as `(name, value)`: Contact for 3xx, Proxy-Authenticate for 407, Warning...
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    /// An answer with this status and its canonical reason phrase.
+    pub fn new(status: StatusCode) -> Reply {
+        Reply { status, reason: None, headers: Vec::new() }
+    }
+
+    /// The same answer with `reason` as its reason phrase.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Reply {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The same answer with one more header line.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Reply {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// Where to send a forwarded request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextHop {
+    /// The URI to locate by RFC 3263 when there is no flow: the top Route after RFC 3261 §16.6 step 7, or the
+    /// Request-URI when no Route is left.
+    pub uri: String,
+    /// The flow to send over instead (from [`Target::flow`]).
+    pub flow: Option<Flow>,
+    /// The transport the Via (and Record-Route) were written for: the flow's, the URI's `transport` parameter,
+    /// TLS for `sips:`, UDP otherwise. A driver whose RFC 3263 lookup picks another transport rewrites the
+    /// top Via's transport, as the transport layer does when a large request moves from UDP to TCP.
+    pub transport: Transport,
+    /// The listener to send from; its address is in the Via.
+    pub listener: ListenerId,
+}
