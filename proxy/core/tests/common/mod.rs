@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use carillon_proxy::{Action, BranchId, ContextId, Handled, Listener, ListenerId, NextHop, Proxy, ProxyConfig};
+use carillon_proxy_core::{Action, BranchId, ContextId, Handled, Listener, ListenerId, NextHop, Proxy, ProxyConfig};
 use carillon_sip::target::Transport;
 use carillon_sip::transaction::Event;
 use carillon_sip::{Message, StatusCode};
@@ -112,7 +112,7 @@ impl Harness {
         }
     }
 
-    pub(crate) fn targets(&mut self, id: ContextId, targets: carillon_proxy::Targets) {
+    pub(crate) fn targets(&mut self, id: ContextId, targets: carillon_proxy_core::Targets) {
         self.proxy.provide_targets(self.now, id, targets).expect("the context waits for targets");
         self.poll();
     }
@@ -199,7 +199,7 @@ impl Harness {
         self.responses().pop().expect("a response went upstream")
     }
 
-    pub(crate) fn records(&self) -> Vec<carillon_proxy::CallRecord> {
+    pub(crate) fn records(&self) -> Vec<carillon_proxy_core::CallRecord> {
         self.actions
             .iter()
             .filter_map(|(_, a)| match a {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use carillon_proxy::{Action, CallDisposition, Flow, Handled, Reply, Target, TargetSet, Targets};
+use carillon_proxy_core::{Action, CallDisposition, Flow, Handled, Reply, Target, TargetSet, Targets};
 use carillon_sip::target::Transport;
 use carillon_sip::transaction::{Event, Timer};
 use carillon_sip::{HeaderName, Message, Method, StatusCode};
@@ -25,7 +25,7 @@ fn values(m: &Message, name: HeaderName) -> Vec<String> {
 }
 
 /// Opens an INVITE context and forks it to `targets` in parallel.
-fn forked(targets: &[&str]) -> (Harness, carillon_proxy::ContextId) {
+fn forked(targets: &[&str]) -> (Harness, carillon_proxy_core::ContextId) {
     let mut h = Harness::new();
     let id = h.open(invite(""));
     h.targets(id, Targets::parallel(targets.iter().map(|t| Target::new(*t)).collect()));
@@ -70,7 +70,7 @@ fn unknown_proxy_require_is_answered_420_with_unsupported_rfc3261_16_3_step_5() 
     assert_eq!(r.header(HeaderName::Unsupported), Some("teleportation"));
     let mut config = common::config();
     config.supported = vec!["teleportation".into()];
-    let mut h = Harness::with(carillon_proxy::Proxy::new(config).expect("valid"));
+    let mut h = Harness::with(carillon_proxy_core::Proxy::new(config).expect("valid"));
     assert!(matches!(h.receive(invite("Proxy-Require: teleportation\n"), UDP), Handled::Context(_)));
 }
 
@@ -96,10 +96,10 @@ Content-Length: 0
 #[test]
 fn request_from_an_unknown_listener_is_answered_500_but_an_ack_dropped() {
     let mut h = Harness::new();
-    let r = responded(h.receive(invite(""), carillon_proxy::ListenerId(9)));
+    let r = responded(h.receive(invite(""), carillon_proxy_core::ListenerId(9)));
     assert_eq!(r.status(), Some(StatusCode::SERVER_INTERNAL_ERROR));
     let ack = with_to_tag(request("ACK", DESK, "Route: <sip:192.0.2.10;lr>\n"));
-    assert_eq!(h.receive(ack, carillon_proxy::ListenerId(9)), Handled::Drop);
+    assert_eq!(h.receive(ack, carillon_proxy_core::ListenerId(9)), Handled::Drop);
 }
 
 // ----- §16.3 step 4 loops -----
@@ -283,7 +283,7 @@ fn record_route_is_doubled_when_the_transport_changes_rfc5658() {
 fn record_route_can_be_switched_off_and_is_never_added_to_register_rfc3261_16_6_step_4() {
     let mut config = common::config();
     config.record_route = false;
-    let mut h = Harness::with(carillon_proxy::Proxy::new(config).expect("valid"));
+    let mut h = Harness::with(carillon_proxy_core::Proxy::new(config).expect("valid"));
     let id = h.open(invite(""));
     h.targets(id, Targets::parallel(vec![Target::new(DESK)]));
     assert_eq!(h.forwarded(0).header(HeaderName::RecordRoute), None);

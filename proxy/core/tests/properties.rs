@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use carillon_proxy::{Action, CallDisposition, Reply, Target, TargetSet, Targets};
+use carillon_proxy_core::{Action, CallDisposition, Reply, Target, TargetSet, Targets};
 use carillon_sip::transaction::{Event, Timer};
 use carillon_sip::{Message, StatusCode};
 use common::{Harness, UDP, answer, parse, request};
