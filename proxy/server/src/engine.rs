@@ -88,7 +88,7 @@ pub(crate) type Lookup<T> = Result<Option<T>, String>;
 pub(crate) struct Settings {
     pub(crate) domain: String,
     pub(crate) node: NodeId,
-    /// Host names and addresses that mean this proxy (its domain aside): the public address, the listeners' IPs.
+    /// Host names and addresses that mean this proxy at any port (its domain aside): the public address.
     pub(crate) local_hosts: Vec<String>,
     /// The listeners in [`ListenerId`] order: transport and bound address.
     pub(crate) listeners: Vec<(Transport, SocketAddr)>,
@@ -1050,20 +1050,21 @@ impl Engine {
         request.request_uri().and_then(|u| Uri::parse(u).ok()).is_some_and(|u| self.is_local_uri(&u))
     }
 
-    /// Whether a URI's host is our domain or this proxy.
+    /// Whether a URI names our domain (any port), our public address (any port), or one of our listeners
+    /// (address and port, the port defaulting to 5060, or 5061 for `sips:`).
     fn is_local_uri(&self, uri: &Uri<'_>) -> bool {
         let Some(sip) = uri.as_sip() else { return false };
-        let host = match &sip.host {
-            Host::Domain(d) => (*d).to_owned(),
-            Host::V4(a) => a.to_string(),
-            Host::V6(a) => a.to_string(),
+        let ip = match &sip.host {
+            Host::Domain(d) => {
+                return d.eq_ignore_ascii_case(&self.settings.domain)
+                    || self.settings.local_hosts.iter().any(|h| h.eq_ignore_ascii_case(d));
+            }
+            Host::V4(a) => IpAddr::V4(*a),
+            Host::V6(a) => IpAddr::V6(*a),
         };
-        host.eq_ignore_ascii_case(&self.settings.domain)
-            || self
-                .settings
-                .local_hosts
-                .iter()
-                .any(|h| h.trim_start_matches('[').trim_end_matches(']').eq_ignore_ascii_case(&host))
+        let port = sip.port.unwrap_or(if sip.scheme == carillon_sip::uri::SipScheme::Sips { 5061 } else { 5060 });
+        self.settings.local_hosts.iter().any(|h| h.trim_start_matches('[').trim_end_matches(']').parse() == Ok(ip))
+            || self.settings.listeners.iter().any(|(_, addr)| addr.ip() == ip && addr.port() == port)
     }
 }
 

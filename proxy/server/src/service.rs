@@ -107,8 +107,7 @@ impl Server {
         };
         let listeners: Vec<Listener> =
             bound.iter().map(|(t, addr)| Listener::new(*t, written_host(addr), addr.port())).collect();
-        let mut local_hosts: Vec<String> = bound.iter().map(|(_, addr)| addr.ip().to_string()).collect();
-        local_hosts.extend(config.sip.public_address.clone());
+        let local_hosts: Vec<String> = config.sip.public_address.iter().cloned().collect();
 
         let mut loop_key = LOOP_KEY_CONTEXT.to_vec();
         loop_key.extend_from_slice(&secret);
