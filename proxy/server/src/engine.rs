@@ -484,7 +484,9 @@ impl Engine {
                 let Some(entry) = self.contexts.get_mut(&context) else { return };
                 entry.done_at = Some(now);
                 debug!(%context, call_id = %record.call_id, status = %record.status, disposition = %record.disposition, "request done");
-                if record.method != Method::Invite {
+                // A challenge is not a call: the caller answers it with a new INVITE, which is the call.
+                let challenged = matches!(record.status.as_u16(), 401 | 407);
+                if record.method != Method::Invite || challenged {
                     return;
                 }
                 let record_context = RecordContext {

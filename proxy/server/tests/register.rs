@@ -68,7 +68,7 @@ async fn wrong_password_is_refused_and_nothing_is_stored_rfc3261_22_4() {
 
     // Nothing in memory: a call to 4000 finds no contact (480), and nothing in the database.
     let mut caller = Ua::new(service.udp, "4001", &campus.password("4001")).await;
-    let answer = call(&mut caller, "4000").await;
+    let answer = common::call(&mut caller, "4000").await;
     assert_eq!(answer.status(), Some(StatusCode::TEMPORARILY_UNAVAILABLE), "{answer:?}");
     assert!(campus.stored_contacts("4000").await.is_empty());
     service.stop().await;
@@ -112,29 +112,4 @@ async fn a_line_may_register_only_its_own_address_rfc3261_10_3_step_4() {
     let not_found = ua.transact(&elsewhere).await;
     assert_eq!(not_found.status(), Some(StatusCode::NOT_FOUND), "{not_found:?}");
     service.stop().await;
-}
-
-/// An authenticated INVITE from `caller` to `extension`: the final response (after answering the 407).
-async fn call(caller: &mut Ua, extension: &str) -> carillon_sip::Message {
-    let uri = format!("sip:{extension}@{DOMAIN}");
-    let call_id = format!("call-{}", caller.unique());
-    let contact = format!("<sip:{}@{}>", caller.user, caller.addr);
-    let invite = caller.request("INVITE", &uri, &format!("<{uri}>"), &call_id, 1, &[("Contact", contact.clone())]);
-    let challenge = caller.transact(&invite).await;
-    assert_eq!(challenge.status(), Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED), "{challenge:?}");
-    caller.send(&common::ack_for(&invite, &challenge)).await;
-    let credentials = caller.answer(&challenge, HeaderName::ProxyAuthenticate, Algorithm::Sha256, "INVITE", &uri);
-    let invite = caller.request(
-        "INVITE",
-        &uri,
-        &format!("<{uri}>"),
-        &call_id,
-        2,
-        &[("Contact", contact), ("Proxy-Authorization", credentials)],
-    );
-    let answer = caller.transact(&invite).await;
-    if answer.status().is_some_and(|s| !s.is_success()) {
-        caller.send(&common::ack_for(&invite, &answer)).await;
-    }
-    answer
 }

@@ -79,17 +79,18 @@ impl Campus {
         }
     }
 
-    /// The dispositions of the call records of `call_id`, waiting until there is one.
-    pub(crate) async fn wait_for_call_record(&self, call_id: &str) -> String {
+    /// The dispositions of the call records of `call_id`, waiting until there is at least one.
+    pub(crate) async fn wait_for_call_records(&self, call_id: &str) -> Vec<String> {
         let until = Instant::now() + WAIT;
         loop {
-            let row: Option<(String,)> = sqlx::query_as("SELECT disposition FROM call_records WHERE call_id = $1")
-                .bind(call_id)
-                .fetch_optional(&self.pool)
-                .await
-                .expect("query call records");
-            if let Some((disposition,)) = row {
-                return disposition;
+            let rows: Vec<(String,)> =
+                sqlx::query_as("SELECT disposition FROM call_records WHERE call_id = $1 ORDER BY id")
+                    .bind(call_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .expect("query call records");
+            if !rows.is_empty() {
+                return rows.into_iter().map(|(d,)| d).collect();
             }
             assert!(Instant::now() < until, "no call record for {call_id}");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -332,4 +333,37 @@ pub(crate) fn free_udp_port() -> u16 {
 /// The path of a test data file.
 pub(crate) fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// An INVITE from `caller` to `extension`, authenticated after the 407 (which is acknowledged): the INVITE sent
+/// with credentials.
+pub(crate) async fn authenticated_invite(caller: &mut Ua, extension: &str, call_id: &str) -> Message {
+    let uri = format!("sip:{extension}@{DOMAIN}");
+    let contact = format!("<sip:{}@{}>", caller.user, caller.addr);
+    let invite = caller.request("INVITE", &uri, &format!("<{uri}>"), call_id, 1, &[("Contact", contact.clone())]);
+    let challenge = caller.transact(&invite).await;
+    assert_eq!(challenge.status(), Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED), "{challenge:?}");
+    caller.send(&ack_for(&invite, &challenge)).await;
+    let credentials = caller.answer(&challenge, HeaderName::ProxyAuthenticate, Algorithm::Sha256, "INVITE", &uri);
+    let invite = caller.request(
+        "INVITE",
+        &uri,
+        &format!("<{uri}>"),
+        call_id,
+        2,
+        &[("Contact", contact), ("Proxy-Authorization", credentials)],
+    );
+    caller.send(&invite).await;
+    invite
+}
+
+/// An authenticated INVITE from `caller` to `extension`: its final response (acknowledged when not a 2xx).
+pub(crate) async fn call(caller: &mut Ua, extension: &str) -> Message {
+    let call_id = format!("call-{}", caller.unique());
+    let invite = authenticated_invite(caller, extension, &call_id).await;
+    let answer = caller.final_response().await;
+    if answer.status().is_some_and(|s| !s.is_success()) {
+        caller.send(&ack_for(&invite, &answer)).await;
+    }
+    answer
 }
