@@ -40,6 +40,8 @@ use crate::store::{self, Write};
 pub(crate) const SENDER_SHARDS: usize = 4;
 /// Credentials kept for lines that authenticated, used when the database cannot be asked.
 const CREDENTIAL_CACHE: usize = 100_000;
+/// How long a request waits for a database lookup (credentials, dial plan).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Nonces whose counts the replay window remembers.
 const NONCE_WINDOW: usize = 65_536;
 /// Bound on one [`Engine::flush`]: each round drains queues that only shrink unless new input arrives; this
@@ -540,8 +542,7 @@ impl Engine {
                 let (pool, completions, realm) =
                     (self.io.pool.clone(), self.io.completions.clone(), self.settings.digest.realm().to_owned());
                 tokio::spawn(async move {
-                    let lookup =
-                        carillon_db::line_credentials(&pool, &username, &realm).await.map_err(|e| e.to_string());
+                    let lookup = bounded(carillon_db::line_credentials(&pool, &username, &realm)).await;
                     let _ = completions.send(Completion::RegisterCredentials { server: key, request, lookup });
                 });
             }
@@ -789,15 +790,11 @@ impl Engine {
         let (realm, domain) = (self.settings.digest.realm().to_owned(), self.settings.domain.clone());
         tokio::spawn(async move {
             let caller = match caller {
-                Some(username) => {
-                    Some(carillon_db::line_credentials(&pool, &username, &realm).await.map_err(|e| e.to_string()))
-                }
+                Some(username) => Some(bounded(carillon_db::line_credentials(&pool, &username, &realm)).await),
                 None => None,
             };
             let callee = match callee {
-                Some(user) => {
-                    Some(carillon_db::resolve_dialled(&pool, &domain, &user).await.map_err(|e| e.to_string()))
-                }
+                Some(user) => Some(bounded(carillon_db::resolve_dialled(&pool, &domain, &user)).await),
                 None => None,
             };
             let _ = completions.send(Completion::Targets { context, request, caller, callee });
@@ -1104,6 +1101,15 @@ fn shard_of(call_id: &str) -> usize {
     let mut hasher = DefaultHasher::new();
     call_id.hash(&mut hasher);
     (hasher.finish() % SENDER_SHARDS as u64) as usize
+}
+
+/// A database lookup within [`LOOKUP_TIMEOUT`]: a database that does not answer in time counts as down, so a
+/// request waits at most that long before the cached credentials (or an error answer) take over.
+async fn bounded<T>(lookup: impl std::future::Future<Output = carillon_db::Result<Option<T>>>) -> Lookup<T> {
+    match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {LOOKUP_TIMEOUT:?}")),
+    }
 }
 
 /// The RFC 3263 targets of `uri` by DNS; `None` when it is not a SIP URI.

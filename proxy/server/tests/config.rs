@@ -1,5 +1,7 @@
 //! The configuration file: the documented example loads, and mistakes are reported with the field they are in.
 
+#![allow(clippy::expect_used, clippy::panic)] // test code: a failed expectation fails the test
+
 use std::path::PathBuf;
 
 use carillon_proxy::{Config, Error};

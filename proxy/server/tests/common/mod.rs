@@ -43,7 +43,12 @@ pub(crate) struct Campus {
 
 impl Campus {
     pub(crate) async fn new() -> Campus {
-        let url = postgres().fresh_database().expect("create a database");
+        Campus::on(postgres()).await
+    }
+
+    /// The campus on a database of `server`.
+    pub(crate) async fn on(server: &PostgresServer) -> Campus {
+        let url = server.fresh_database().expect("create a database");
         let pool = carillon_db::connect(&url).await.expect("connect");
         carillon_db::migrate(&pool).await.expect("migrate");
         let campus = carillon_db::seed_demo(&pool, 3, 7).await.expect("seed the demo campus");
@@ -163,11 +168,16 @@ impl Running {
         Running { udp, tcp, stop: Some(stop), task }
     }
 
-    /// Stops the service gracefully; it must exit cleanly within the drain time and a margin.
-    pub(crate) async fn stop(mut self) {
+    /// Tells the service to stop, without waiting.
+    pub(crate) fn request_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Stops the service gracefully; it must exit cleanly within the drain time and a margin.
+    pub(crate) async fn stop(mut self) {
+        self.request_stop();
         let result = tokio::time::timeout(WAIT, &mut self.task).await.expect("the service stops in time");
         result.expect("the service task").expect("a clean shutdown");
     }
