@@ -328,7 +328,8 @@ impl Engine {
             self.proxy_ack(now, message, listener);
             return;
         }
-        if self.draining {
+        // While draining, a CANCEL still reaches the INVITE it cancels; anything else new is turned away.
+        if self.draining && method != Some(Method::Cancel) {
             let answer = Message::response_to(&message, StatusCode::SERVICE_UNAVAILABLE)
                 .to_tag(&format!("{:016x}", rand::random::<u64>()))
                 .header("Retry-After", "5")

@@ -155,3 +155,61 @@ async fn bindings_survive_a_restart_on_the_same_database_warm_start() {
     assert_eq!(campus.wait_for_call_records(&call_id).await, ["BUSY"]);
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_cancel_reaches_the_ringing_callee_and_the_call_is_recorded_cancel_rfc3261_16_10() {
+    let campus = Campus::new().await;
+    let service = Running::start(config(&campus)).await;
+    let callee = Ua::new(service.udp, "4001", &campus.password("4001")).await;
+    let mut registering = Ua::new(service.udp, "4001", &campus.password("4001")).await;
+    let contact = format!("sip:4001@{}", callee.addr);
+    assert_eq!(registering.register(&contact, 600, Algorithm::Sha256).await.status(), Some(StatusCode::OK));
+
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+    let call_id = format!("call-{}", caller.unique());
+    let invite = common::authenticated_invite(&mut caller, "4001", &call_id).await;
+    let (forwarded, proxy) = loop {
+        let (message, from) = callee.recv().await;
+        if message.method().is_some() {
+            break (message, from);
+        }
+    };
+    let ringing = Message::response_to(&forwarded, StatusCode::RINGING).to_tag("callee").build().expect("180");
+    callee.socket.send_to(&ringing.to_bytes(), proxy).await.expect("180");
+    loop {
+        let (message, _) = caller.recv().await;
+        if message.status() == Some(StatusCode::RINGING) {
+            break;
+        }
+    }
+
+    let cancel = carillon_sip::transaction::build_cancel(&invite).expect("a CANCEL");
+    caller.send(&cancel).await;
+    // The proxy cancels the branch (RFC 3261 §16.10): the callee answers the CANCEL and the INVITE with 487.
+    let downstream_cancel = loop {
+        let (message, _) = callee.recv().await;
+        if message.method() == Some(&carillon_sip::Method::Cancel) {
+            break message;
+        }
+    };
+    let cancel_ok = Message::response_to(&downstream_cancel, StatusCode::OK).to_tag("callee").build().expect("200");
+    callee.socket.send_to(&cancel_ok.to_bytes(), proxy).await.expect("200");
+    let terminated =
+        Message::response_to(&forwarded, StatusCode::REQUEST_TERMINATED).to_tag("callee").build().expect("487");
+    callee.socket.send_to(&terminated.to_bytes(), proxy).await.expect("487");
+
+    let mut cancel_answered = false;
+    let final_answer = loop {
+        let (message, _) = caller.recv().await;
+        match message.cseq().map(|c| c.method_text.to_owned()).as_deref() {
+            Ok("CANCEL") => cancel_answered |= message.status() == Some(StatusCode::OK),
+            Ok("INVITE") if message.status().is_some_and(|s| s.as_u16() >= 200) => break message,
+            _ => {}
+        }
+    };
+    assert!(cancel_answered, "the caller's CANCEL was answered 200");
+    assert_eq!(final_answer.status(), Some(StatusCode::REQUEST_TERMINATED), "{final_answer:?}");
+    caller.send(&common::ack_for(&invite, &final_answer)).await;
+    assert_eq!(campus.wait_for_call_records(&call_id).await, ["CANCEL"]);
+    service.stop().await;
+}
