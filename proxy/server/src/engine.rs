@@ -44,9 +44,10 @@ const CREDENTIAL_CACHE: usize = 100_000;
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Nonces whose counts the replay window remembers.
 const NONCE_WINDOW: usize = 65_536;
-/// Bound on one [`Engine::flush`]: each round drains queues that only shrink unless new input arrives; this
+/// Bound on one [`Engine::flush`]: each round handles one event or action, and the queues only shrink unless new input
+/// arrives; this
 /// only guards against a mistake looping.
-const MAX_FLUSH_ROUNDS: usize = 10_000;
+const MAX_FLUSH_ROUNDS: usize = 100_000;
 /// How long the engine keeps what it knows of a response context after its call record, for late 2xx (a little
 /// more than the proxy core's linger).
 const CONTEXT_KEEP: Duration = Duration::from_secs(40);
@@ -309,6 +310,7 @@ impl Engine {
 
     fn handle_incoming(&mut self, now: Instant, incoming: Incoming) {
         let Incoming { message, source, local, transport, connection } = incoming;
+        trace!(%source, %transport, start = %message.start_line_text(), "received");
         if !message.is_request() {
             if let Routed::Unmatched(response) = self.transactions.handle_message(now, message) {
                 // RFC 6026 §7.3: a stateful proxy drops a response that matches no transaction.
@@ -320,7 +322,10 @@ impl Engine {
         let origin = Origin { listener, source, local, transport, connection };
         let method = message.method().cloned();
         let message = match self.transactions.handle_message(now, message) {
-            Routed::Matched(_) => return,
+            Routed::Matched(key) => {
+                trace!(?key, "matched a transaction");
+                return;
+            }
             Routed::Unmatched(message) => message,
         };
         if method == Some(Method::Ack) {
@@ -349,23 +354,19 @@ impl Engine {
         }
     }
 
-    /// Drains every output until none is left.
+    /// Drains every output until none is left. Transmits go first, and again after every event and action:
+    /// on reliable transports a transaction terminates as soon as it sends its final message, and its entry
+    /// (where the message goes) is dropped with its `Terminated` event.
     pub(crate) fn flush(&mut self, now: Instant) {
         for _ in 0..MAX_FLUSH_ROUNDS {
-            let mut progressed = false;
             while let Some((key, transmit)) = self.transactions.poll_transmit() {
-                progressed = true;
                 self.transmit(&key, transmit.contents);
             }
-            while let Some((key, event)) = self.transactions.poll_event() {
-                progressed = true;
+            if let Some((key, event)) = self.transactions.poll_event() {
                 self.transaction_event(now, key, event);
-            }
-            while let Some((context, action)) = self.proxy.poll_action() {
-                progressed = true;
+            } else if let Some((context, action)) = self.proxy.poll_action() {
                 self.action(now, context, action);
-            }
-            if !progressed {
+            } else {
                 return;
             }
         }
@@ -428,6 +429,7 @@ impl Engine {
     /// A new request, passed up by its server transaction: REGISTER for us goes to the registrar, the rest to the
     /// proxy core.
     fn dispatch(&mut self, now: Instant, key: TransactionKey, request: Message) {
+        trace!(?key, "new request");
         let Some(server) = self.servers.get(&key) else { return };
         let origin = server.origin.clone();
         let method = request.method().cloned();
@@ -446,7 +448,7 @@ impl Engine {
                 self.contexts.insert(id, ContextEntry { server: key, origin, caller_line: None, done_at: None });
             }
             Handled::Respond(response) => {
-                self.transactions.send_response(now, &key, response);
+                self.respond(now, &key, response);
             }
             // Only ACKs are forwarded statelessly or dropped, and they have no server transaction.
             Handled::Forward { .. } | Handled::Drop => {}
@@ -632,7 +634,7 @@ impl Engine {
         }
         match outcome.response {
             Ok(response) => {
-                self.transactions.send_response(now, key, response);
+                self.respond(now, key, response);
             }
             Err(e) => debug!(error = %e, "REGISTER answer could not be built; request dropped"),
         }
@@ -709,7 +711,7 @@ impl Engine {
             builder = builder.header(name, value);
         }
         if let Ok(response) = builder.build() {
-            self.transactions.send_response(now, key, response);
+            self.respond(now, key, response);
         }
     }
 
@@ -736,7 +738,7 @@ impl Engine {
             builder = builder.header("Unsupported", tags.join(", "));
         }
         if let Ok(response) = builder.build() {
-            self.transactions.send_response(now, key, response);
+            self.respond(now, key, response);
         }
     }
 
@@ -1024,6 +1026,13 @@ impl Engine {
 
     // ----- helpers -----
 
+    /// Sends a response on server transaction `key`.
+    fn respond(&mut self, now: Instant, key: &TransactionKey, response: Message) {
+        if !self.transactions.send_response(now, key, response) {
+            debug!(?key, "response not taken by its server transaction");
+        }
+    }
+
     fn send(&self, message: &Message, job: SendJob) {
         let shard = shard_of(message.call_id().unwrap_or_default());
         self.send_to_shard(shard, job);
@@ -1133,6 +1142,7 @@ pub(crate) async fn send_loop(
     completions: mpsc::UnboundedSender<Completion>,
 ) {
     while let Some(job) = jobs.recv().await {
+        trace!(?job, "sending");
         let (result, key) = match job {
             SendJob::Request { message, target, server_name, key } => {
                 (transport.send(Outgoing { message, target, server_name }).await, key)
@@ -1140,7 +1150,7 @@ pub(crate) async fn send_loop(
             SendJob::Response { message, connection, key } => (transport.send_response(message, connection).await, key),
         };
         if let Err(e) = result {
-            debug!(error = %e, "send failed");
+            debug!(error = %e, ?key, "send failed");
             if let Some(key) = key {
                 let _ = completions.send(Completion::SendFailed { key });
             }
