@@ -97,6 +97,8 @@ pub(crate) struct Settings {
     pub(crate) listeners: Vec<(Transport, SocketAddr)>,
     pub(crate) registrar: carillon_registrar::Config,
     pub(crate) digest: DigestServer,
+    /// Nonces older than this are stale; their counts need not be remembered.
+    pub(crate) nonce_lifetime: Duration,
     pub(crate) transports: Vec<Transport>,
 }
 
@@ -244,8 +246,7 @@ impl Engine {
             debug!(aor = %b.aor, contact = %b.contact, "binding expired");
             self.write(Write::Delete { aor: b.aor.as_str().to_owned(), contact: b.contact.to_string() });
         }
-        let lifetime = Duration::from_secs(24 * 60 * 60).min(epoch);
-        self.nonce_window.forget_issued_before(epoch - lifetime);
+        self.nonce_window.forget_issued_before(epoch.saturating_sub(self.settings.nonce_lifetime));
         self.contexts.retain(|_, c| c.done_at.is_none_or(|at| now.saturating_duration_since(at) < CONTEXT_KEEP));
         for row in self.open_calls.sweep(now, &self.clock) {
             self.write(Write::CallRecord(Box::new(row)));

@@ -179,6 +179,7 @@ impl Server {
             listeners: bound.clone(),
             registrar: registrar_config,
             digest,
+            nonce_lifetime: config.nonce_lifetime(),
             transports,
         };
         let io = Io { resolver, pool, writes, completions: completions_tx, senders: sender_queues };
