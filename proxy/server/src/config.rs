@@ -1,0 +1,400 @@
+//! The service's configuration file: TOML, every table `deny_unknown_fields`, read once at start.
+//!
+//! [`Config::from_toml`] parses and then checks what the types cannot say (listener syntax, a `[tls]` table for
+//! TLS listeners, a public address for wildcard listeners, expiry ordering). Every error names the field it is
+//! about, so an operator can fix the file from the message alone. `docs/carillon-proxy.example.toml` documents
+//! every field and is loaded by a test.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use carillon_sip::target::Transport;
+use serde::Deserialize;
+
+use crate::error::Error;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[node]`: who this process is.
+    pub node: NodeConfig,
+    /// `[sip]`: the domain served and the listeners.
+    pub sip: SipConfig,
+    /// `[database]`: where the shared schema lives.
+    pub database: DatabaseConfig,
+    /// `[auth]`: digest authentication.
+    pub auth: AuthConfig,
+    /// `[registrar]`: registration policy.
+    #[serde(default)]
+    pub registrar: RegistrarConfig,
+    /// `[dns]`: RFC 3263 lookups for other domains.
+    #[serde(default)]
+    pub dns: DnsConfig,
+    /// `[tls]`: the certificate of `tls:` listeners.
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// `[log]`: what is logged.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// `[shutdown]`: how long a graceful shutdown may take.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Unique per node (letters, digits, `.`, `_`, `-`, at most 64); recorded with registrations and call records.
+    pub id: String,
+    /// Seconds between heartbeats written to the `nodes` table.
+    #[serde(default = "default_heartbeat_seconds")]
+    pub heartbeat_seconds: u64,
+}
+
+/// `[sip]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// The SIP domain served; also the digest realm.
+    pub domain: String,
+    /// Listeners as `transport:address:port` (`udp:127.0.0.1:5060`, `tcp:[::1]:5060`, `tls:0.0.0.0:5061`); at
+    /// most one per transport.
+    pub listen: Vec<String>,
+    /// The address written in Via and Record-Route when a listener binds a wildcard address (required then).
+    #[serde(default)]
+    pub public_address: Option<String>,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/database`; `DATABASE_URL` in the environment overrides it.
+    pub url: String,
+    /// Apply pending migrations at start instead of refusing to start on an older schema.
+    #[serde(default)]
+    pub migrate: bool,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// File holding the 32-byte nonce secret; created (mode 0600) with random bytes if missing. Nodes that share
+    /// it accept each other's nonces.
+    pub nonce_secret_file: PathBuf,
+    /// How long a nonce may be used.
+    #[serde(default = "default_nonce_lifetime_seconds")]
+    pub nonce_lifetime_seconds: u64,
+}
+
+/// `[registrar]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrarConfig {
+    /// Shortest expiry accepted (423 with Min-Expires below it).
+    #[serde(default = "default_min_expires")]
+    pub min_expires: u32,
+    /// Expiry when the phone asks for none.
+    #[serde(default = "default_default_expires")]
+    pub default_expires: u32,
+    /// Longest expiry granted.
+    #[serde(default = "default_max_expires")]
+    pub max_expires: u32,
+    /// Granted expiries are randomly shortened by up to this many percent, to spread re-registrations.
+    #[serde(default = "default_shortening_percent")]
+    pub max_shortening_percent: u8,
+    /// Most contacts one address of record may hold.
+    #[serde(default = "default_max_contacts")]
+    pub max_contacts: usize,
+    /// Seconds between sweeps that drop expired bindings from memory and the database.
+    #[serde(default = "default_expire_interval_seconds")]
+    pub expire_interval_seconds: u64,
+}
+
+/// `[dns]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// `address:port` of the name server for RFC 3263 lookups; absent = the system resolver.
+    #[serde(default)]
+    pub name_server: Option<String>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain of `tls:` listeners.
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
+    /// PEM private key.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter (`info,carillon_proxy=debug`); `RUST_LOG`
+    /// in the environment overrides it.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// How long transactions in progress may take to finish after SIGTERM before the service exits anyway.
+    #[serde(default = "default_drain_seconds")]
+    pub drain_seconds: u64,
+}
+
+fn default_heartbeat_seconds() -> u64 {
+    30
+}
+fn default_nonce_lifetime_seconds() -> u64 {
+    300
+}
+fn default_min_expires() -> u32 {
+    60
+}
+fn default_default_expires() -> u32 {
+    3600
+}
+fn default_max_expires() -> u32 {
+    7200
+}
+fn default_shortening_percent() -> u8 {
+    20
+}
+fn default_max_contacts() -> usize {
+    10
+}
+fn default_expire_interval_seconds() -> u64 {
+    10
+}
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+fn default_drain_seconds() -> u64 {
+    10
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            min_expires: default_min_expires(),
+            default_expires: default_default_expires(),
+            max_expires: default_max_expires(),
+            max_shortening_percent: default_shortening_percent(),
+            max_contacts: default_max_contacts(),
+            expire_interval_seconds: default_expire_interval_seconds(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: default_log_level() }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { drain_seconds: default_drain_seconds() }
+    }
+}
+
+/// One `[sip] listen` entry, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddress {
+    /// UDP, TCP or TLS.
+    pub transport: Transport,
+    /// The socket address to bind; port 0 picks a free port.
+    pub addr: SocketAddr,
+}
+
+impl Config {
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Config::from_toml(&text).map_err(|e| match e {
+            Error::Config(message) => Error::Config(format!("{}: {message}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parses and checks configuration text.
+    pub fn from_toml(text: &str) -> Result<Config, Error> {
+        let config: Config = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot: every error names its field.
+    pub fn check(&self) -> Result<(), Error> {
+        let bad = |field: &str, why: String| Err(Error::Config(format!("{field}: {why}")));
+        let id = &self.node.id;
+        if id.is_empty()
+            || id.len() > 64
+            || !id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return bad("node.id", format!("{id:?} must be 1 to 64 letters, digits, '.', '_' or '-'"));
+        }
+        if self.node.heartbeat_seconds == 0 {
+            return bad("node.heartbeat_seconds", "must be at least 1".to_owned());
+        }
+        if carillon_sip::uri::Host::parse(&self.sip.domain).is_err() {
+            return bad("sip.domain", format!("{:?} is not a host name", self.sip.domain));
+        }
+        let listeners = self.listeners()?;
+        if listeners.is_empty() {
+            return bad("sip.listen", "at least one listener is needed".to_owned());
+        }
+        if let Some(public) = &self.sip.public_address
+            && carillon_sip::uri::Host::parse(public).is_err()
+        {
+            return bad("sip.public_address", format!("{public:?} is not a host name or address"));
+        }
+        if self.sip.public_address.is_none() && listeners.iter().any(|l| l.addr.ip().is_unspecified()) {
+            return bad(
+                "sip.public_address",
+                "required when a listener binds a wildcard address (0.0.0.0 or ::): it goes into Via and \
+                 Record-Route"
+                    .to_owned(),
+            );
+        }
+        let has_tls = listeners.iter().any(|l| l.transport == Transport::Tls);
+        if has_tls && (self.tls.certificate_file.is_none() || self.tls.key_file.is_none()) {
+            return bad("tls", "a tls: listener needs tls.certificate_file and tls.key_file".to_owned());
+        }
+        if self.auth.nonce_lifetime_seconds == 0 {
+            return bad("auth.nonce_lifetime_seconds", "must be at least 1".to_owned());
+        }
+        let r = &self.registrar;
+        if r.max_expires == 0 {
+            return bad("registrar.max_expires", "must be at least 1".to_owned());
+        }
+        if r.min_expires > r.max_expires {
+            return bad("registrar.min_expires", format!("{} is above max_expires {}", r.min_expires, r.max_expires));
+        }
+        if r.default_expires < r.min_expires || r.default_expires > r.max_expires {
+            return bad(
+                "registrar.default_expires",
+                format!(
+                    "{} is outside min_expires..=max_expires ({}..={})",
+                    r.default_expires, r.min_expires, r.max_expires
+                ),
+            );
+        }
+        if r.max_shortening_percent > 100 {
+            return bad("registrar.max_shortening_percent", "must be at most 100".to_owned());
+        }
+        if r.max_contacts == 0 {
+            return bad("registrar.max_contacts", "must be at least 1".to_owned());
+        }
+        if r.expire_interval_seconds == 0 {
+            return bad("registrar.expire_interval_seconds", "must be at least 1".to_owned());
+        }
+        if let Some(ns) = &self.dns.name_server
+            && ns.parse::<SocketAddr>().is_err()
+        {
+            return bad("dns.name_server", format!("{ns:?} is not address:port"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad("log.level", format!("{:?} is not a level or tracing filter", self.log.level));
+        }
+        Ok(())
+    }
+
+    /// The `[sip] listen` entries, parsed; at most one per transport.
+    pub fn listeners(&self) -> Result<Vec<ListenAddress>, Error> {
+        let mut out: Vec<ListenAddress> = Vec::new();
+        for (i, entry) in self.sip.listen.iter().enumerate() {
+            let field = format!("sip.listen[{i}]");
+            let listen = parse_listen(entry).map_err(|why| Error::Config(format!("{field}: {entry:?} {why}")))?;
+            if out.iter().any(|l| l.transport == listen.transport) {
+                return Err(Error::Config(format!(
+                    "{field}: a second {} listener; one per transport is supported",
+                    listen.transport
+                )));
+            }
+            out.push(listen);
+        }
+        Ok(out)
+    }
+
+    /// The nonce lifetime.
+    pub fn nonce_lifetime(&self) -> Duration {
+        Duration::from_secs(self.auth.nonce_lifetime_seconds)
+    }
+}
+
+fn parse_listen(entry: &str) -> Result<ListenAddress, &'static str> {
+    let (transport, addr) = entry.split_once(':').ok_or("is not transport:address:port")?;
+    let transport = match transport.to_ascii_lowercase().as_str() {
+        "udp" => Transport::Udp,
+        "tcp" => Transport::Tcp,
+        "tls" => Transport::Tls,
+        _ => return Err("names a transport other than udp, tcp or tls"),
+    };
+    let addr = addr.parse::<SocketAddr>().map_err(|_| "is not transport:address:port (IPv6 in brackets)")?;
+    Ok(ListenAddress { transport, addr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[node]
+id = "sip1"
+[sip]
+domain = "campus.test"
+listen = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
+[database]
+url = "postgres://u:p@127.0.0.1:5433/carillon"
+[auth]
+nonce_secret_file = "/tmp/secret"
+"#;
+
+    fn error_of(text: &str) -> String {
+        match Config::from_toml(text) {
+            Err(Error::Config(message)) => message,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_fill_optional_tables() {
+        let config = Config::from_toml(MINIMAL).expect("minimal configuration");
+        assert_eq!(config.registrar, RegistrarConfig::default());
+        assert_eq!(config.log.level, "info");
+        assert_eq!(config.listeners().expect("listeners").len(), 2);
+    }
+
+    #[test]
+    fn listener_errors_name_the_entry() {
+        let text = MINIMAL.replace("tcp:127.0.0.1:5060", "sctp:127.0.0.1:5060");
+        assert!(error_of(&text).contains("sip.listen[1]"), "{}", error_of(&text));
+        let text = MINIMAL.replace("tcp:127.0.0.1:5060", "udp:127.0.0.1:5070");
+        assert!(error_of(&text).contains("sip.listen[1]: a second UDP listener"), "{}", error_of(&text));
+        let text = MINIMAL.replace("udp:127.0.0.1:5060", "tls:127.0.0.1:5061");
+        assert!(error_of(&text).starts_with("tls:"), "{}", error_of(&text));
+        let text = MINIMAL.replace("udp:127.0.0.1:5060", "udp:0.0.0.0:5060");
+        assert!(error_of(&text).starts_with("sip.public_address"), "{}", error_of(&text));
+    }
+
+    #[test]
+    fn expiry_order_is_checked() {
+        let text = format!("{MINIMAL}[registrar]\nmin_expires = 600\nmax_expires = 300\ndefault_expires = 300\n");
+        assert!(error_of(&text).starts_with("registrar.min_expires"), "{}", error_of(&text));
+    }
+}

@@ -1,0 +1,168 @@
+//! The database behind the service: binding write-through and call-record write-behind through one bounded queue
+//! drained by one task, and the conversions between the registrar's bindings and the `registrations` rows.
+//!
+//! Memory is the source of truth for bindings; the database is written after the fact so a restarted node can warm
+//! start. Nothing on the SIP path waits for a write: the engine only `try_send`s into the queue. A write that fails
+//! for a reason that may pass (the database is down) is retried with a growing pause, in order, so a later change
+//! of the same binding cannot overtake an earlier one; a write the database refuses for good is logged and
+//! dropped. When the queue is full the change is dropped with a warning: the binding is still served from memory
+//! and its next refresh writes it whole.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use carillon_registrar::{Aor, Binding, BindingId, Flow, NodeId};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// Capacity of the write queue: room for a registration storm of this many changes while the database lags.
+pub(crate) const WRITE_QUEUE: usize = 50_000;
+/// The first pause before retrying a failed write; doubled up to [`MAX_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// One write for the database.
+#[derive(Debug, Clone)]
+pub(crate) enum Write {
+    /// A binding added or refreshed.
+    Upsert(Box<carillon_db::Registration>),
+    /// A binding removed.
+    Delete {
+        /// Its address of record.
+        aor: String,
+        /// Its contact URI.
+        contact: String,
+    },
+    /// A finished call.
+    CallRecord(Box<carillon_db::CallRecord>),
+}
+
+/// Applies writes in order until the queue closes (every sender dropped), retrying those that may succeed later.
+pub(crate) async fn write_loop(pool: PgPool, mut queue: mpsc::Receiver<Write>) {
+    while let Some(write) = queue.recv().await {
+        let mut pause = FIRST_RETRY_PAUSE;
+        loop {
+            match apply(&pool, &write).await {
+                Ok(()) => break,
+                Err(e) if retryable(&e) => {
+                    warn!(error = %e, retry_in = ?pause, "database write failed; retrying (bindings are served from memory)");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+                Err(e) => {
+                    warn!(error = %e, ?write, "database refused a write; dropped");
+                    break;
+                }
+            }
+        }
+    }
+    info!("database write queue flushed");
+}
+
+async fn apply(pool: &PgPool, write: &Write) -> carillon_db::Result<()> {
+    match write {
+        Write::Upsert(registration) => {
+            let outcome = carillon_db::upsert_registration(pool, registration).await?;
+            if outcome == carillon_db::UpsertOutcome::Stale {
+                debug!(aor = %registration.aor, contact = %registration.contact_uri, "database holds a newer binding");
+            }
+        }
+        Write::Delete { aor, contact } => {
+            carillon_db::delete_registration(pool, aor, contact).await?;
+        }
+        Write::CallRecord(record) => {
+            carillon_db::insert_call_record(pool, record).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a failed write may succeed if tried again: connection and query failures, not refusals.
+fn retryable(e: &carillon_db::Error) -> bool {
+    matches!(e, carillon_db::Error::Connect(_) | carillon_db::Error::Query(_))
+}
+
+/// The row for a binding of line `line_id`.
+pub(crate) fn registration(binding: &Binding, line_id: i64) -> carillon_db::Registration {
+    carillon_db::Registration {
+        line_id,
+        aor: binding.aor.as_str().to_owned(),
+        contact_uri: binding.contact.to_string(),
+        q_thousandths: binding.q,
+        received: binding.flow.source,
+        transport: binding.flow.transport,
+        local: binding.flow.local,
+        path: binding.path.iter().map(|p| p.to_string()).collect(),
+        instance_id: binding.instance.as_deref().map(str::to_owned),
+        reg_id: binding.reg_id,
+        call_id: binding.call_id.to_string(),
+        cseq: binding.cseq,
+        expires_at: UNIX_EPOCH + binding.expires_at,
+        user_agent: binding.user_agent.as_deref().map(str::to_owned),
+        node_id: Some(binding.node.as_str().to_owned()),
+    }
+}
+
+/// The binding a stored row describes, for the warm start; `None` when its AOR is not a SIP URI. Rows carry no
+/// binding id, so one is derived from the binding's key (contact, instance, reg-id), which is unique within the
+/// AOR; the registration time is not stored either and is taken as `now`.
+pub(crate) fn binding(row: &carillon_db::Registration, now: Duration) -> Option<Binding> {
+    let aor = Aor::parse(&row.aor).ok()?;
+    let mut hasher = DefaultHasher::new();
+    (&row.contact_uri, &row.instance_id, row.reg_id).hash(&mut hasher);
+    Some(Binding {
+        id: BindingId(hasher.finish()),
+        aor,
+        contact: row.contact_uri.as_str().into(),
+        q: row.q_thousandths,
+        instance: row.instance_id.as_deref().map(Into::into),
+        reg_id: row.reg_id,
+        call_id: row.call_id.as_str().into(),
+        cseq: row.cseq,
+        expires_at: row.expires_at.duration_since(UNIX_EPOCH).unwrap_or_default(),
+        registered_at: now,
+        path: row.path.iter().map(|p| Arc::from(p.as_str())).collect(),
+        flow: Flow { transport: row.transport, source: row.received, local: row.local, id: None },
+        node: NodeId::new(row.node_id.as_deref().unwrap_or("")),
+        user_agent: row.user_agent.as_deref().map(Into::into),
+    })
+}
+
+/// Time since the Unix epoch, as the registrar and the digest code take it.
+pub(crate) fn since_epoch(time: SystemTime) -> Duration {
+    time.duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carillon_sip::target::Transport;
+
+    #[test]
+    fn a_binding_survives_the_row_round_trip() {
+        let row = carillon_db::Registration {
+            line_id: 7,
+            aor: "sip:4000@campus.test".to_owned(),
+            contact_uri: "sip:4000@192.0.2.1:5062".to_owned(),
+            q_thousandths: Some(500),
+            received: "192.0.2.1:5062".parse().expect("address"),
+            transport: Transport::Udp,
+            local: "192.0.2.10:5060".parse().expect("address"),
+            path: vec!["<sip:edge.campus.test;lr>".to_owned()],
+            instance_id: Some("urn:uuid:00000000-0000-0000-0000-000000000001".to_owned()),
+            reg_id: Some(1),
+            call_id: "reg-1".to_owned(),
+            cseq: 3,
+            expires_at: UNIX_EPOCH + Duration::from_secs(2_000_000_000),
+            user_agent: Some("phone".to_owned()),
+            node_id: Some("sip1".to_owned()),
+        };
+        let binding = binding(&row, Duration::from_secs(1_900_000_000)).expect("a SIP AOR");
+        assert_eq!(registration(&binding, 7), row);
+        let again = super::binding(&row, Duration::ZERO).expect("a SIP AOR");
+        assert_eq!(again.id, binding.id, "the id is derived from the binding's key alone");
+    }
+}
