@@ -51,9 +51,8 @@ pub struct UserListing {
 
 /// Every domain, by name.
 pub async fn domains(executor: impl PgExecutor<'_>) -> Result<Vec<Domain>> {
-    let domains = sqlx::query_as!(Domain, "SELECT id, name, realm FROM domains ORDER BY name")
-        .fetch_all(executor)
-        .await?;
+    let domains =
+        sqlx::query_as!(Domain, "SELECT id, name, realm FROM domains ORDER BY name").fetch_all(executor).await?;
     Ok(domains)
 }
 
