@@ -1,5 +1,6 @@
 //! The `carillon` binary end to end: every subcommand run as a process against a private PostgreSQL (one server per
 //! test binary, one database per test), its JSON parsed and checked against what the database holds.
+#![allow(clippy::expect_used, clippy::panic)] // Tests fail loudly, with the reason in the message.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
