@@ -36,6 +36,7 @@
 //! those that run several statements take anything that can be acquired (`&PgPool` or `&mut PgConnection`).
 //! Times cross this API as [`SystemTime`](std::time::SystemTime).
 
+mod admin;
 mod call_records;
 mod dial_plan;
 mod error;
@@ -53,6 +54,10 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+pub use admin::{
+    Domain, UserClass, UserListing, domain_by_name, domains, find_user, remove_user, set_line_password, user_classes,
+    user_lines, user_listing,
+};
 pub use call_records::{AmaFlags, CallRecord, Disposition, StoredCallRecord, call_record, insert_call_record};
 pub use dial_plan::{AliasKind, DialledUser, LineSummary, User, resolve_dialled};
 pub use error::{ConstraintKind, Error};
