@@ -105,6 +105,18 @@ pub struct TlsListenConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(u64);
 
+impl ConnectionId {
+    /// The id as a number, for recording a flow outside this crate (a registrar binding's flow id).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id recorded with [`ConnectionId::as_u64`]. An id whose connection has closed names no connection.
+    pub fn from_u64(id: u64) -> ConnectionId {
+        ConnectionId(id)
+    }
+}
+
 impl std::fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "conn-{}", self.0)
