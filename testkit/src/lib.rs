@@ -1,6 +1,12 @@
 //! Carillon's test harness: starts the real components a test talks to, privately and on loopback, and stops them
 //! when the test is done.
 //!
+//! - [`PostgresServer`]: a private PostgreSQL server (below).
+//!
+//! Each peer runs in its own [`ScratchDir`], binds 127.0.0.1 only, on free ports, and is stopped by PID when
+//! dropped; every wait is bounded. A missing program is an [`Error::MissingProgram`] naming the Debian package
+//! (`scripts/install-test-deps` installs them all).
+//!
 //! # PostgreSQL
 //!
 //! [`PostgresServer::start`] gives a test its own PostgreSQL 15 server:
@@ -45,8 +51,11 @@
 //! ```
 
 mod error;
+mod ports;
 mod postgres;
 mod process;
+mod scratch;
 
 pub use error::Error;
 pub use postgres::{PostgresServer, SHUTDOWN_TIMEOUT, STARTUP_TIMEOUT};
+pub use scratch::{KEEP_ENV, ScratchDir};
