@@ -2,6 +2,7 @@
 //! when the test is done.
 //!
 //! - [`PostgresServer`]: a private PostgreSQL server (below).
+//! - [`audio`]: test tones as WAV files, and the analysis proving a recording carries them.
 //!
 //! Each peer runs in its own [`ScratchDir`], binds 127.0.0.1 only, on free ports, and is stopped by PID when
 //! dropped; every wait is bounded. A missing program is an [`Error::MissingProgram`] naming the Debian package
@@ -50,6 +51,7 @@
 //! // connect to `url` with any PostgreSQL client
 //! ```
 
+pub mod audio;
 mod error;
 mod ports;
 mod postgres;
