@@ -2,6 +2,7 @@
 //! when the test is done.
 //!
 //! - [`PostgresServer`]: a private PostgreSQL server (below).
+//! - [`sipp`]: SIPp running a built-in or bundled scenario (calls, REGISTER with digest, a challenging registrar).
 //! - [`audio`]: test tones as WAV files, and the analysis proving a recording carries them.
 //!
 //! Each peer runs in its own [`ScratchDir`], binds 127.0.0.1 only, on free ports, and is stopped by PID when
@@ -57,6 +58,7 @@ mod ports;
 mod postgres;
 mod process;
 mod scratch;
+pub mod sipp;
 
 pub use error::Error;
 pub use postgres::{PostgresServer, SHUTDOWN_TIMEOUT, STARTUP_TIMEOUT};
