@@ -3,6 +3,8 @@
 //!
 //! - [`PostgresServer`]: a private PostgreSQL server (below).
 //! - [`sipp`]: SIPp running a built-in or bundled scenario (calls, REGISTER with digest, a challenging registrar).
+//! - [`baresip`]: headless baresip phones that register, call, answer, send DTMF, transfer and record, driven
+//!   over their control socket.
 //! - [`audio`]: test tones as WAV files, and the analysis proving a recording carries them.
 //!
 //! Each peer runs in its own [`ScratchDir`], binds 127.0.0.1 only, on free ports, and is stopped by PID when
@@ -53,6 +55,7 @@
 //! ```
 
 pub mod audio;
+pub mod baresip;
 mod error;
 mod ports;
 mod postgres;
