@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::Error;
+use crate::scratch::ScratchDir;
 
 /// The sample rate of generated audio: G.711's.
 pub const SAMPLE_RATE: u32 = 8000;
@@ -85,6 +86,30 @@ pub fn write_wav(path: &Path, sample_rate: u32, samples: &[i16]) -> Result<(), E
 
 fn sample_count(duration: Duration) -> usize {
     (duration.as_secs_f64() * f64::from(SAMPLE_RATE)).round() as usize
+}
+
+/// What a phone sends into its calls.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioSource {
+    /// A sine of this frequency (Hz), half of full scale, generated for the phone's lifetime.
+    Tone(f64),
+    /// Silence, generated for the phone's lifetime.
+    Silence,
+    /// This WAV file: 8 kHz mono 16-bit (baresip's `aufile` accepts nothing else for G.711); a call ends when it
+    /// ends.
+    File(PathBuf),
+}
+
+impl AudioSource {
+    /// The WAV file to play: a generated one (`source.wav` in `dir`, lasting `duration`) or the given one.
+    pub(crate) fn materialize(&self, dir: &ScratchDir, duration: Duration) -> Result<PathBuf, Error> {
+        let generated = dir.join("source.wav");
+        match self {
+            AudioSource::Tone(hz) => write_tone(&generated, *hz, duration, 0.5).map(|()| generated),
+            AudioSource::Silence => write_silence(&generated, duration).map(|()| generated),
+            AudioSource::File(path) => Ok(path.clone()),
+        }
+    }
 }
 
 /// Mono audio read from a WAV file (the first channel of a multi-channel one), ready for analysis.

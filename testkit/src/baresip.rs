@@ -55,7 +55,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::Error;
-use crate::audio;
+pub use crate::audio::AudioSource;
 use crate::ports::{Protocol, free_port_pair, free_tcp_port, port_is_bound, rtp_port_range};
 use crate::process::{file_tail, find_program, stop_child, wait_bounded};
 use crate::scratch::ScratchDir;
@@ -234,17 +234,6 @@ impl Account {
     }
 }
 
-/// What a phone sends into its calls.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AudioSource {
-    /// A sine of this frequency (Hz), half of full scale, generated for the phone's lifetime.
-    Tone(f64),
-    /// Silence, generated for the phone's lifetime.
-    Silence,
-    /// This WAV file: 8 kHz mono 16-bit (`aufile` accepts nothing else for G.711); a call ends when it ends.
-    File(PathBuf),
-}
-
 /// A phone's settings before it starts; see [`Baresip::builder`].
 #[derive(Debug, Clone)]
 pub struct BaresipBuilder {
@@ -295,19 +284,7 @@ impl BaresipBuilder {
             return Err(Error::MissingProgram { path: Path::new(MODULE_PATH).join("ctrl_tcp.so"), hint: MISSING_HINT });
         }
         let dir = ScratchDir::new(&format!("baresip-{}", sanitized(&self.account.user)))?;
-        let source = match &self.source {
-            AudioSource::Tone(hz) => {
-                let path = dir.join("source.wav");
-                audio::write_tone(&path, *hz, self.lifetime, 0.5)?;
-                path
-            }
-            AudioSource::Silence => {
-                let path = dir.join("source.wav");
-                audio::write_silence(&path, self.lifetime)?;
-                path
-            }
-            AudioSource::File(path) => path.clone(),
-        };
+        let source = self.source.materialize(&dir, self.lifetime)?;
         let recordings = dir.subdir("recordings")?;
         let mut attempt = 1;
         let mut dir = Some(dir);

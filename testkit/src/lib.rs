@@ -5,6 +5,7 @@
 //! - [`sipp`]: SIPp running a built-in or bundled scenario (calls, REGISTER with digest, a challenging registrar).
 //! - [`baresip`]: headless baresip phones that register, call, answer, send DTMF, transfer and record, driven
 //!   over their control socket.
+//! - [`linphone`]: a linphonec phone driven through a FIFO, recording what it hears.
 //! - [`audio`]: test tones as WAV files, and the analysis proving a recording carries them.
 //!
 //! Each peer runs in its own [`ScratchDir`], binds 127.0.0.1 only, on free ports, and is stopped by PID when
@@ -57,6 +58,7 @@
 pub mod audio;
 pub mod baresip;
 mod error;
+pub mod linphone;
 mod ports;
 mod postgres;
 mod process;
