@@ -26,16 +26,18 @@
 //! kept in order until a [`Baresip::wait_event`] takes them. baresip 1.0 offers blind transfer only (`transfer`,
 //! a REFER); attended transfer commands came in later versions.
 //!
-//! Dropping a [`Baresip`] stops the process (SIGTERM, then SIGKILL two seconds later) and removes its directory;
-//! [`Baresip::quit`] is the polite way, waiting for the unregistration.
+//! Dropping a [`Baresip`] stops the process (SIGTERM, a second SIGTERM half a second later if it is still
+//! unregistering, SIGKILL two seconds after that) and removes its directory; [`Baresip::quit`] is the polite way,
+//! waiting for the unregistration.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use carillon_testkit::baresip::{Account, AudioSource, Baresip, EventKind};
 //!
 //! let timeout = Duration::from_secs(20);
-//! let mut bob = Baresip::builder(Account::direct("bob")).source(AudioSource::Tone(440.0)).start().expect("bob");
-//! let mut alice = Baresip::builder(Account::direct("alice")).source(AudioSource::Tone(1000.0)).start().expect("alice");
+//! let start = |user: &str, hz: f64| Baresip::builder(Account::direct(user)).source(AudioSource::Tone(hz)).start();
+//! let mut bob = start("bob", 440.0).expect("start bob");
+//! let mut alice = start("alice", 1000.0).expect("start alice");
 //! alice.dial(&bob.direct_uri()).expect("dial");
 //! alice.wait_event(EventKind::CallEstablished, timeout).expect("alice in call");
 //! bob.wait_event(EventKind::CallEstablished, timeout).expect("bob in call");
@@ -57,7 +59,7 @@ use std::time::{Duration, Instant};
 use crate::Error;
 pub use crate::audio::AudioSource;
 use crate::ports::{Protocol, free_port_pair, free_tcp_port, port_is_bound, rtp_port_range};
-use crate::process::{file_tail, find_program, stop_child, wait_bounded};
+use crate::process::{file_tail, find_program, signal, stop_child, wait_bounded};
 use crate::scratch::ScratchDir;
 
 /// How long a phone lives at most unless [`BaresipBuilder::lifetime`] says otherwise.
@@ -73,8 +75,11 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// How long a dropped phone may take to exit after SIGTERM before it is killed: dropping is cleanup, and a
-/// registrar that is already gone would keep baresip waiting for the answer to its unregistration.
+/// How long a dropped phone may take to unregister after SIGTERM: a live registrar on loopback answers within
+/// milliseconds, and one already gone would keep baresip waiting. A second SIGTERM then makes baresip exit at once.
+const UNREGISTER_GRACE: Duration = Duration::from_millis(500);
+
+/// How long a phone may take to exit after its second SIGTERM before it is killed.
 const DROP_GRACE: Duration = Duration::from_secs(2);
 
 /// How many times a start is tried again when a port chosen for it was taken in the meantime.
@@ -662,6 +667,12 @@ impl Baresip {
 
 impl Drop for Baresip {
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = signal(self.child.id(), "TERM");
+            if let Ok(Some(_)) = wait_bounded(&mut self.child, UNREGISTER_GRACE) {
+                return;
+            }
+        }
         stop_child(&mut self.child, DROP_GRACE);
     }
 }
@@ -1100,8 +1111,11 @@ mod tests {
 
     #[test]
     fn events_and_responses_are_told_apart() {
-        let event = br#"{"event":true,"type":"CALL_DTMF_START","class":"call","accountaor":"sip:b@127.0.0.1:5072","direction":"incoming","peeruri":"sip:a@127.0.0.1:5074","id":"03d8","param":"5"}"#;
-        match parse_frame(event) {
+        let event = concat!(
+            r#"{"event":true,"type":"CALL_DTMF_START","class":"call","accountaor":"sip:b@127.0.0.1:5072","#,
+            r#""direction":"incoming","peeruri":"sip:a@127.0.0.1:5074","id":"03d8","param":"5"}"#
+        );
+        match parse_frame(event.as_bytes()) {
             Frame::Event(e) => {
                 assert_eq!(e.kind, EventKind::CallDtmfStart);
                 assert_eq!(e.param.as_deref(), Some("5"));
@@ -1132,7 +1146,8 @@ mod tests {
 
     #[test]
     fn reginfo_states_are_read_through_the_colour_codes() {
-        let ok = "\n--- User Agents (1) ---\n> sip:1001@127.0.0.1:25100                   \u{1b}[32mOK \u{1b}[;m  Expires 600s\n\n";
+        let ok =
+            "\n--- User Agents (1) ---\n> sip:1001@127.0.0.1:25100        \u{1b}[32mOK \u{1b}[;m  Expires 600s\n\n";
         assert_eq!(parse_reginfo(ok), RegistrationState::Registered);
         let err = "\n--- User Agents (1) ---\n> sip:1001@127.0.0.1:25100                   \u{1b}[31mERR\u{1b}[;m\n\n";
         assert_eq!(parse_reginfo(err), RegistrationState::Failed);
