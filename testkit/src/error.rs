@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Why a component could not be started, stopped or used.
 #[derive(Debug)]
@@ -40,6 +41,29 @@ pub enum Error {
     },
     /// The caller asked for something the harness refuses (for example an unsafe database name).
     InvalidArgument(String),
+    /// Something awaited from a running peer (an event, a response, an exit) did not come in time.
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long it was awaited.
+        waited: Duration,
+        /// What the peer did meanwhile: the last lines of its log, the events it reported.
+        context: String,
+    },
+    /// A peer answered, but refused or failed what it was asked to do.
+    Refused {
+        /// What was asked.
+        what: String,
+        /// The peer's answer.
+        answer: String,
+    },
+    /// A file (a recording, a statistics file) does not have the expected format.
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -56,6 +80,9 @@ impl fmt::Display for Error {
             Error::Command { what, outcome, stderr } => write!(f, "{what}: {outcome}\n{stderr}"),
             Error::Startup { reason, log_tail } => write!(f, "{reason}\n--- server log (tail) ---\n{log_tail}"),
             Error::InvalidArgument(reason) => f.write_str(reason),
+            Error::Timeout { what, waited, context } => write!(f, "{what}: nothing within {waited:?}\n{context}"),
+            Error::Refused { what, answer } => write!(f, "{what}: refused: {answer}"),
+            Error::BadFile { path, reason } => write!(f, "{}: {reason}", path.display()),
         }
     }
 }

@@ -1,6 +1,17 @@
 //! Carillon's test harness: starts the real components a test talks to, privately and on loopback, and stops them
 //! when the test is done.
 //!
+//! - [`PostgresServer`]: a private PostgreSQL server (below).
+//! - [`sipp`]: SIPp running a built-in or bundled scenario (calls, REGISTER with digest, a challenging registrar).
+//! - [`baresip`]: headless baresip phones that register, call, answer, send DTMF, transfer and record, driven
+//!   over their control socket.
+//! - [`linphone`]: a linphonec phone driven through a FIFO, recording what it hears.
+//! - [`audio`]: test tones as WAV files, and the analysis proving a recording carries them.
+//!
+//! Each peer runs in its own [`ScratchDir`], binds 127.0.0.1 only, on free ports, and is stopped by PID when
+//! dropped; every wait is bounded. A missing program is an [`Error::MissingProgram`] naming the Debian package
+//! (`scripts/install-test-deps` installs them all).
+//!
 //! # PostgreSQL
 //!
 //! [`PostgresServer::start`] gives a test its own PostgreSQL 15 server:
@@ -44,9 +55,16 @@
 //! // connect to `url` with any PostgreSQL client
 //! ```
 
+pub mod audio;
+pub mod baresip;
 mod error;
+pub mod linphone;
+mod ports;
 mod postgres;
 mod process;
+mod scratch;
+pub mod sipp;
 
 pub use error::Error;
 pub use postgres::{PostgresServer, SHUTDOWN_TIMEOUT, STARTUP_TIMEOUT};
+pub use scratch::{KEEP_ENV, ScratchDir};

@@ -1,8 +1,9 @@
 //! Process helpers with bounded waits: running a program to completion, waiting for a child, signalling by PID,
-//! and finding who to run a server as.
+//! finding who to run a server as, and finding programs.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -94,4 +95,41 @@ pub(crate) fn signal(pid: u32, signal: &str) -> Result<(), Error> {
     let mut kill = Command::new("kill");
     kill.arg("-s").arg(signal).arg(pid.to_string());
     run_bounded(kill, &format!("kill -s {signal} {pid}"), Duration::from_secs(5)).map(drop)
+}
+
+/// Stops `child`: SIGTERM (a peer's clean shutdown), then SIGKILL when it has not exited within `grace`. Returns
+/// its exit status when it could be collected.
+pub(crate) fn stop_child(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    // A failed SIGTERM (the child just exited) is covered by the wait below.
+    let _ = signal(child.id(), "TERM");
+    if let Ok(Some(status)) = wait_bounded(child, grace) {
+        return Some(status);
+    }
+    let _ = child.kill();
+    wait_bounded(child, grace).ok().flatten()
+}
+
+/// The last `lines` non-empty lines of a text file (a carriage return also ends a line: status lines redrawn in
+/// place count one each); empty when it cannot be read (the tail only makes an error message richer).
+pub(crate) fn file_tail(path: &Path, lines: usize) -> String {
+    let contents = fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&contents);
+    let all: Vec<&str> = text.split(['\n', '\r']).filter(|line| !line.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Finds `name` in the directories of `PATH`, or takes the path in the environment variable `override_env`.
+pub(crate) fn find_program(name: &str, override_env: &str, hint: &'static str) -> Result<PathBuf, Error> {
+    if let Some(path) = std::env::var_os(override_env) {
+        let path = PathBuf::from(path);
+        return if path.is_file() { Ok(path) } else { Err(Error::MissingProgram { path, hint }) };
+    }
+    let search = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&search)
+        .map(|dir| dir.join(name))
+        .find(|candidate| fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .ok_or_else(|| Error::MissingProgram { path: name.into(), hint })
 }
