@@ -38,12 +38,13 @@ mod config;
 mod engine;
 mod error;
 mod records;
+mod routing;
 mod service;
 mod store;
 
 pub use config::{
-    AuthConfig, Config, DatabaseConfig, DnsConfig, ListenAddress, LogConfig, NodeConfig, RegistrarConfig,
-    ShutdownConfig, SipConfig, TlsConfig,
+    AuthConfig, Config, DatabaseConfig, DnsConfig, ListenAddress, LogConfig, NodeConfig, NumberPlanConfig,
+    RegistrarConfig, RoutingConfig, ShutdownConfig, SipConfig, TlsConfig,
 };
 pub use error::Error;
 pub use service::{Server, run};
