@@ -110,9 +110,8 @@ pub async fn callee(executor: impl PgExecutor<'_>, domain: &str, dialled: &str) 
 /// Every emergency number with its gateway, by number.
 pub async fn emergency_routes<'a>(conn: impl Acquire<'a, Database = Postgres>) -> Result<Vec<EmergencyRoute>> {
     let mut conn = conn.acquire().await?;
-    let numbers = sqlx::query_scalar!("SELECT number FROM emergency_numbers ORDER BY number")
-        .fetch_all(&mut *conn)
-        .await?;
+    let numbers =
+        sqlx::query_scalar!("SELECT number FROM emergency_numbers ORDER BY number").fetch_all(&mut *conn).await?;
     let mut routes = Vec::with_capacity(numbers.len());
     for number in numbers {
         // A number deleted between the two queries is simply left out.
