@@ -21,7 +21,10 @@
 //! A request to a trunk leaves without the caller's Proxy-Authorization (those credentials were for this proxy).
 //! When the trunk answers 401 or 407 and has credentials, the request is sent again with them on a new client
 //! transaction of the same branch, once; the proxy core never sees that challenge. See
-//! [`crate::routing::trunk`] for the CSeq.
+//! [`crate::routing::trunk`] for the CSeq. A challenge that cannot be answered (no credentials, another realm,
+//! or a second challenge after the answer) is a failure of the trunk: the core is told the branch could not be
+//! sent (a 503 stand-in, so the next trunk is tried and the caller never gets the trunk's 407, which it could not
+//! answer).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -318,11 +321,19 @@ impl Engine {
         let Some(call) = self.features.calls.get_mut(&context) else { return Some(event) };
         let outcome = match &event {
             Event::Response(response) => match response.status() {
-                Some(status) if is_challenge(status) && call.trunk_to_answer(branch).is_some() => {
-                    if self.answer_trunk_challenge(now, key, context, branch, response) {
+                Some(status) if is_challenge(status) && call.is_trunk(branch) => {
+                    if call.trunk_to_answer(branch).is_some()
+                        && self.answer_trunk_challenge(now, key, context, branch, response)
+                    {
                         return None;
                     }
-                    Some(Outcome::Status(status.as_u16()))
+                    // The trunk wants credentials the proxy does not have (or refused them): a failure of the
+                    // trunk, not a challenge for the caller, who has no account there.
+                    warn!(%context, %branch, %status, "trunk challenge not answered; the trunk counts as failed");
+                    if let Some(call) = self.features.calls.get_mut(&context) {
+                        call.on_outcome(branch, Outcome::Status(status.as_u16()));
+                    }
+                    return Some(Event::TransportError);
                 }
                 Some(status) if status.as_u16() >= 200 => Some(Outcome::Status(status.as_u16())),
                 _ => None,

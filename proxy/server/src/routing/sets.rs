@@ -233,6 +233,11 @@ impl CallRoute {
         }
     }
 
+    /// Whether `branch` was sent to a trunk.
+    pub(crate) fn is_trunk(&self, branch: BranchId) -> bool {
+        self.branches.get(&branch).is_some_and(|t| t.trunk.is_some())
+    }
+
     /// The trunk `branch` was sent to, with credentials, when its challenge has not been answered yet.
     pub(crate) fn trunk_to_answer(&self, branch: BranchId) -> Option<Arc<TrunkAccount>> {
         let track = self.branches.get(&branch)?;
@@ -440,6 +445,7 @@ mod tests {
         plan.push_chain(vec![vec![target]], Gate::Always, None);
         let mut route = CallRoute::new(&plan);
         route.on_forward(BranchId(0), "sip:1@itsp");
+        assert!(route.is_trunk(BranchId(0)));
         assert!(route.trunk_to_answer(BranchId(0)).is_some());
         route.mark_retried(BranchId(0));
         assert!(route.is_retried(BranchId(0)));
