@@ -177,7 +177,9 @@ impl Engine {
 
     /// Whether `request` is an INVITE to an emergency number of the served domain.
     pub(super) fn is_emergency_call(&self, request: &Message) -> bool {
-        request.method() == Some(&Method::Invite) && self.features.emergency.contains(&dialled_user(request))
+        request.method() == Some(&Method::Invite)
+            && request.request_uri().and_then(|u| Uri::parse(u).ok()).is_some_and(|u| self.is_local_uri(&u))
+            && self.features.emergency.contains(&dialled_user(request))
     }
 
     /// The user part of the AOR of an unexpired registration whose REGISTER came from `ip`.
