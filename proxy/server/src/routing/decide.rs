@@ -13,10 +13,11 @@
 //!    all registered contacts at once (for `no_answer_delay` when a no-answer target is set); then the busy
 //!    target when every phone was busy, the no-answer target otherwise. A user with nothing to ring goes to the
 //!    no-answer target at once, or gets 480;
-//! 3. an outside number (see [`super::NumberPlan`]) goes through the trunks of its route, one set per trunk by
+//! 3. a line username that is no alias reaches that line's registered contacts;
+//! 4. an outside number (see [`super::NumberPlan`]) goes through the trunks of its route, one set per trunk by
 //!    priority then cost, each tried when the one before failed over; the caller's class must allow both the
 //!    number plan's category and the route's;
-//! 4. anything else is 404.
+//! 5. anything else is 404.
 //!
 //! Forward targets resolve the same way, without the target user's own forwarding (no chains), and with the
 //! forwarding user's class, since that user chose the target. A target that is not allowed or leads nowhere is
@@ -166,6 +167,16 @@ pub(crate) fn decide(
             return Decision::Respond(reply);
         }
         return resolver.user_plan(callee, own);
+    }
+    // A line username that is no alias still reaches the line's registered phones.
+    let line = contacts(dialled);
+    if !line.is_empty() {
+        if call.invite
+            && let Err(reply) = call.caller.check(CallCategory::Internal)
+        {
+            return Decision::Respond(reply);
+        }
+        return route(vec![direct(line)], Gate::Always);
     }
     if call.invite
         && let Some(number) = policy.plan.outside_number(dialled)

@@ -109,9 +109,12 @@ fn demo_directory(users: Vec<(&str, Callee)>) -> Directory {
     directory
 }
 
-/// Every line is registered at `sip:<line>@phone`, except 4003 (not registered).
+/// Lines 4000 to 4002 and `desk-17` are registered at `sip:<line>@phone`; 4003 and everything else is not.
 fn contacts(line: &str) -> Vec<Target> {
-    if line == "4003" { Vec::new() } else { vec![Target::new(format!("sip:{line}@phone"))] }
+    match line {
+        "4000" | "4001" | "4002" | "desk-17" => vec![Target::new(format!("sip:{line}@phone"))],
+        _ => Vec::new(),
+    }
 }
 
 fn decide_for(dialled: &str, caller: Caller, directory: &Directory) -> Decision {
@@ -529,4 +532,16 @@ fn forward_lookups_list_each_local_target_once() {
         ];
     });
     assert_eq!(policy().forward_lookups(&f), ["4002", "96175551234"]);
+}
+
+#[test]
+fn a_registered_line_username_that_is_no_alias_still_rings() {
+    let directory = demo_directory(Vec::new());
+    let plan = plan_of(decide_for("desk-17", Caller::User(Some(ALL)), &directory));
+    assert_eq!(shape(&plan), [(uris(&["sip:desk-17@phone"]), None, Gate::Always)]);
+    assert_eq!(
+        reply_of(decide_for("desk-17", Caller::User(Some(NOTHING)), &directory)),
+        (403, "Forbidden: internal calls not permitted".to_owned())
+    );
+    assert_eq!(reply_of(decide_for("4003", Caller::User(Some(ALL)), &directory)).0, 404, "not registered, no alias");
 }
