@@ -38,6 +38,7 @@
 
 mod admin;
 mod call_records;
+mod callee;
 mod dial_plan;
 mod error;
 mod forwarding;
@@ -59,6 +60,7 @@ pub use admin::{
     user_lines, user_listing,
 };
 pub use call_records::{AmaFlags, CallRecord, Disposition, StoredCallRecord, call_record, insert_call_record};
+pub use callee::{Callee, callee, emergency_routes};
 pub use dial_plan::{AliasKind, DialledUser, LineSummary, User, resolve_dialled};
 pub use error::{ConstraintKind, Error};
 pub use forwarding::{DEFAULT_NO_ANSWER_DELAY, Forwarding, RingStep, RingTarget, forwarding, set_forwarding};

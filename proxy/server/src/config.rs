@@ -41,6 +41,13 @@ pub struct Config {
     /// `[shutdown]`: how long a graceful shutdown may take.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// `[number_plan]`: how dialled numbers are told apart (outside-line prefix, local, long distance,
+    /// international).
+    #[serde(default)]
+    pub number_plan: NumberPlanConfig,
+    /// `[routing]`: redirect mode and the emergency number cache.
+    #[serde(default)]
+    pub routing: RoutingConfig,
 }
 
 /// `[node]`.
@@ -153,6 +160,97 @@ pub struct ShutdownConfig {
     /// How long transactions in progress may take to finish after SIGTERM before the service exits anyway.
     #[serde(default = "default_drain_seconds")]
     pub drain_seconds: u64,
+}
+
+/// `[number_plan]`. The defaults are the North American Numbering Plan as dialled from a campus: 9 for an outside
+/// line, then 7 digits (local), 10 digits or 1 and 10 digits (local within `local_area_codes`, long distance
+/// otherwise), or 011 and an international number.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberPlanConfig {
+    /// Digits dialled for an outside line; `""` when outside numbers are dialled without one.
+    #[serde(default = "default_outside_prefix")]
+    pub outside_prefix: String,
+    /// Digits that start an international number after the outside-line prefix.
+    #[serde(default = "default_international_prefix")]
+    pub international_prefix: String,
+    /// Digits that start a national number dialled with the long-distance prefix (`1` in the NANP, `0` in much of
+    /// Europe); `""` when there is none.
+    #[serde(default = "default_trunk_prefix")]
+    pub trunk_prefix: String,
+    /// The country code of `+` numbers (E.164) that are national; other `+` numbers are international.
+    #[serde(default = "default_country_code")]
+    pub country_code: String,
+    /// Digits of a national number (area code and subscriber number); 0 for any length after `trunk_prefix`.
+    #[serde(default = "default_national_digits")]
+    pub national_digits: u8,
+    /// Digits of a local number dialled without area code; 0 makes every other number local.
+    #[serde(default = "default_subscriber_digits")]
+    pub subscriber_digits: u8,
+    /// National numbers starting with one of these (area codes) are local calls, the others long distance.
+    #[serde(default)]
+    pub local_area_codes: Vec<String>,
+    /// Numbers dialled without the outside-line prefix that start with one of these are campus numbers (another
+    /// system on site), routed by the outbound routes like outside numbers.
+    #[serde(default)]
+    pub campus_prefixes: Vec<String>,
+}
+
+/// `[routing]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// Domains whose requests are answered 302 Moved Temporarily with the request's own address as Contact,
+    /// instead of being proxied: the caller reaches them directly.
+    #[serde(default)]
+    pub redirect_domains: Vec<String>,
+    /// How often the emergency numbers are read again from the database; between reads (and during a database
+    /// outage) the last copy read is used.
+    #[serde(default = "default_emergency_refresh_seconds")]
+    pub emergency_refresh_seconds: u64,
+}
+
+fn default_outside_prefix() -> String {
+    "9".to_owned()
+}
+fn default_international_prefix() -> String {
+    "011".to_owned()
+}
+fn default_trunk_prefix() -> String {
+    "1".to_owned()
+}
+fn default_country_code() -> String {
+    "1".to_owned()
+}
+fn default_national_digits() -> u8 {
+    10
+}
+fn default_subscriber_digits() -> u8 {
+    7
+}
+fn default_emergency_refresh_seconds() -> u64 {
+    60
+}
+
+impl Default for NumberPlanConfig {
+    fn default() -> Self {
+        NumberPlanConfig {
+            outside_prefix: default_outside_prefix(),
+            international_prefix: default_international_prefix(),
+            trunk_prefix: default_trunk_prefix(),
+            country_code: default_country_code(),
+            national_digits: default_national_digits(),
+            subscriber_digits: default_subscriber_digits(),
+            local_area_codes: Vec::new(),
+            campus_prefixes: Vec::new(),
+        }
+    }
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig { redirect_domains: Vec::new(), emergency_refresh_seconds: default_emergency_refresh_seconds() }
+    }
 }
 
 fn default_heartbeat_seconds() -> u64 {
@@ -308,8 +406,72 @@ impl Config {
         {
             return bad("dns.name_server", format!("{ns:?} is not address:port"));
         }
+        self.check_routing()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad("log.level", format!("{:?} is not a level or tracing filter", self.log.level));
+        }
+        Ok(())
+    }
+
+    /// `[number_plan]` and `[routing]`: digit strings are digits, lengths fit a telephone number (E.164: at most
+    /// 15 digits), redirect domains are host names other than the served domain.
+    fn check_routing(&self) -> Result<(), Error> {
+        let bad = |field: &str, why: String| Err(Error::Config(format!("{field}: {why}")));
+        let digits = |text: &str| text.bytes().all(|b| b.is_ascii_digit()) && text.len() <= 15;
+        let plan = &self.number_plan;
+        for (field, value) in [
+            ("number_plan.outside_prefix", &plan.outside_prefix),
+            ("number_plan.international_prefix", &plan.international_prefix),
+            ("number_plan.trunk_prefix", &plan.trunk_prefix),
+            ("number_plan.country_code", &plan.country_code),
+        ] {
+            if !digits(value) {
+                return bad(field, format!("{value:?} must be digits only"));
+            }
+        }
+        if plan.international_prefix.is_empty() {
+            return bad("number_plan.international_prefix", "must not be empty".to_owned());
+        }
+        if plan.country_code.is_empty() || plan.country_code.len() > 3 {
+            return bad("number_plan.country_code", "must be 1 to 3 digits".to_owned());
+        }
+        if plan.national_digits > 15 {
+            return bad("number_plan.national_digits", "must be at most 15".to_owned());
+        }
+        if plan.national_digits != 0 && plan.subscriber_digits >= plan.national_digits {
+            return bad(
+                "number_plan.subscriber_digits",
+                format!("{} must be below national_digits {}", plan.subscriber_digits, plan.national_digits),
+            );
+        }
+        for (field, list) in [
+            ("number_plan.local_area_codes", &plan.local_area_codes),
+            ("number_plan.campus_prefixes", &plan.campus_prefixes),
+        ] {
+            if let Some((i, value)) = list.iter().enumerate().find(|(_, v)| v.is_empty() || !digits(v)) {
+                return bad(&format!("{field}[{i}]"), format!("{value:?} must be 1 to 15 digits"));
+            }
+        }
+        if !plan.outside_prefix.is_empty()
+            && let Some((i, value)) =
+                plan.campus_prefixes.iter().enumerate().find(|(_, p)| p.starts_with(&plan.outside_prefix))
+        {
+            return bad(
+                &format!("number_plan.campus_prefixes[{i}]"),
+                format!("{value:?} starts with the outside-line prefix {:?}", plan.outside_prefix),
+            );
+        }
+        for (i, domain) in self.routing.redirect_domains.iter().enumerate() {
+            let field = format!("routing.redirect_domains[{i}]");
+            if !matches!(carillon_sip::uri::Host::parse(domain), Ok(carillon_sip::uri::Host::Domain(_))) {
+                return bad(&field, format!("{domain:?} is not a domain name"));
+            }
+            if domain.eq_ignore_ascii_case(&self.sip.domain) {
+                return bad(&field, "is the served domain, whose calls are routed here".to_owned());
+            }
+        }
+        if self.routing.emergency_refresh_seconds == 0 {
+            return bad("routing.emergency_refresh_seconds", "must be at least 1".to_owned());
         }
         Ok(())
     }
@@ -390,6 +552,25 @@ nonce_secret_file = "/tmp/secret"
         assert!(error_of(&text).starts_with("tls:"), "{}", error_of(&text));
         let text = MINIMAL.replace("udp:127.0.0.1:5060", "udp:0.0.0.0:5060");
         assert!(error_of(&text).starts_with("sip.public_address"), "{}", error_of(&text));
+    }
+
+    #[test]
+    fn number_plan_defaults_are_the_nanp_and_mistakes_are_named() {
+        let config = Config::from_toml(MINIMAL).expect("minimal configuration");
+        assert_eq!(config.number_plan.outside_prefix, "9");
+        assert_eq!(config.number_plan.international_prefix, "011");
+        assert_eq!((config.number_plan.national_digits, config.number_plan.subscriber_digits), (10, 7));
+        assert!(config.routing.redirect_domains.is_empty());
+        let text = format!("{MINIMAL}[number_plan]\noutside_prefix = \"9#\"\n");
+        assert!(error_of(&text).starts_with("number_plan.outside_prefix"), "{}", error_of(&text));
+        let text = format!("{MINIMAL}[number_plan]\nlocal_area_codes = [\"617\", \"\"]\n");
+        assert!(error_of(&text).starts_with("number_plan.local_area_codes[1]"), "{}", error_of(&text));
+        let text = format!("{MINIMAL}[number_plan]\ncampus_prefixes = [\"95\"]\n");
+        assert!(error_of(&text).contains("outside-line prefix"), "{}", error_of(&text));
+        let text = format!("{MINIMAL}[routing]\nredirect_domains = [\"campus.test\"]\n");
+        assert!(error_of(&text).starts_with("routing.redirect_domains[0]"), "{}", error_of(&text));
+        let text = format!("{MINIMAL}[routing]\nredirect_domains = [\"10.0.0.1\"]\n");
+        assert!(error_of(&text).contains("not a domain name"), "{}", error_of(&text));
     }
 
     #[test]

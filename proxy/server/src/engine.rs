@@ -9,13 +9,18 @@
 //! transactions, lookups and call records. Nothing here blocks: database and DNS work is spawned and comes back as
 //! a [`Completion`]; sends are queued to sender tasks, sharded by Call-ID so that the messages of one call leave in
 //! order.
+//!
+//! Where requests go (forwarding, permissions, trunks, emergency numbers, redirection) is decided in
+//! [`crate::routing`] and carried out by the child module [`features`].
+
+mod features;
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
-use carillon_db::{DialledUser, LineCredentials};
+use carillon_db::LineCredentials;
 use carillon_proxy_core::{
     Action, BranchId, ContextId, Flow, Handled, ListenerId, NextHop, Proxy, Reply, Target as ProxyTarget, Targets,
 };
@@ -34,6 +39,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, trace, warn};
 
 use crate::records::{Clock, OpenCalls, RecordContext};
+use crate::routing::Caller;
 use crate::store::{self, Write};
 
 /// Sender tasks; each keeps the order of the messages of the calls hashed to it.
@@ -72,9 +78,11 @@ pub(crate) enum Completion {
     Targets {
         context: ContextId,
         request: Message,
-        caller: Option<Lookup<LineCredentials>>,
-        callee: Option<Lookup<DialledUser>>,
+        caller: Option<features::CallerLookup>,
+        callee: Option<features::DirectoryLookup>,
     },
+    /// The emergency numbers, read again.
+    EmergencyRoutes(Result<Vec<carillon_db::EmergencyRoute>, String>),
     /// The RFC 3263 targets of a branch's next hop.
     Resolved { context: ContextId, branch: BranchId, message: Message, targets: Option<TargetList> },
     /// The RFC 3263 targets of an ACK forwarded statelessly.
@@ -100,6 +108,10 @@ pub(crate) struct Settings {
     /// Nonces older than this are stale; their counts need not be remembered.
     pub(crate) nonce_lifetime: Duration,
     pub(crate) transports: Vec<Transport>,
+    /// Where requests go.
+    pub(crate) routing: std::sync::Arc<crate::routing::Policy>,
+    /// How often the emergency numbers are read again.
+    pub(crate) emergency_refresh: Duration,
 }
 
 /// What the engine drives.
@@ -172,6 +184,7 @@ pub(crate) struct Engine {
     open_calls: OpenCalls,
     clock: Clock,
     draining: bool,
+    features: features::Features,
 }
 
 impl Engine {
@@ -182,6 +195,7 @@ impl Engine {
         transactions: Transactions,
         registrar: Registrar,
     ) -> Self {
+        let features = features::Features::new(settings.routing.clone(), settings.emergency_refresh);
         Engine {
             settings,
             io,
@@ -198,6 +212,7 @@ impl Engine {
             open_calls: OpenCalls::default(),
             clock: Clock::new(),
             draining: false,
+            features,
         }
     }
 
@@ -251,6 +266,7 @@ impl Engine {
         for row in self.open_calls.sweep(now, &self.clock) {
             self.write(Write::CallRecord(Box::new(row)));
         }
+        self.features_housekeeping(now);
     }
 
     /// Writes the records of calls still open (the service is stopping).
@@ -304,6 +320,7 @@ impl Engine {
             completion @ (Completion::Resolved { .. } | Completion::ResolvedAck { .. }) => {
                 self.handle_completion_inline(now, completion);
             }
+            Completion::EmergencyRoutes(routes) => self.emergency_routes_read(now, routes),
             Completion::SendFailed { key } => self.transactions.transport_error(now, &key),
         }
         self.flush(now);
@@ -400,8 +417,11 @@ impl Engine {
             let purpose = client.purpose;
             let terminated = event == Event::Terminated;
             if let Purpose::Branch(context, branch) = purpose {
-                self.proxy.handle_branch_event(now, context, branch, event);
-                if terminated {
+                if let Some(event) = self.branch_event(now, &key, context, branch, event) {
+                    self.proxy.handle_branch_event(now, context, branch, event);
+                }
+                // A branch whose request was sent again runs on a newer transaction by now.
+                if terminated && self.branches.get(&(context, branch)) == Some(&key) {
                     self.branches.remove(&(context, branch));
                 }
             }
@@ -466,7 +486,11 @@ impl Engine {
     fn action(&mut self, now: Instant, context: ContextId, action: Action) {
         match action {
             Action::NeedTargets { request } => self.need_targets(now, context, request),
-            Action::Forward { branch, message, target } => self.forward(now, context, branch, message, target),
+            Action::Forward { branch, message, target } => {
+                if let Some(message) = self.gate_forward(now, context, branch, message) {
+                    self.forward(now, context, branch, message, target);
+                }
+            }
             Action::Cancel { branch, message } => {
                 let Some(key) = self.branches.get(&(context, branch)).cloned() else { return };
                 let Some(client) = self.clients.get(&key) else { return };
@@ -475,6 +499,7 @@ impl Engine {
                     invite.cancel_sent(now);
                 }
                 self.transactions.touch(&key);
+                let message = self.cancel_for(context, branch, &key, message);
                 self.start_client(now, Purpose::Cancel, message, target, server_name);
             }
             Action::Respond { message } => {
@@ -754,6 +779,9 @@ impl Engine {
             self.provide(now, context, Targets::Respond(reply));
             return;
         }
+        if self.route_at_once(now, context, &request, to_local) {
+            return;
+        }
         let mut caller = None;
         if from_local && starts_dialog(&request) {
             match self
@@ -790,19 +818,7 @@ impl Engine {
             self.provide(now, context, Targets::FollowRoute);
             return;
         }
-        let (pool, completions) = (self.io.pool.clone(), self.io.completions.clone());
-        let (realm, domain) = (self.settings.digest.realm().to_owned(), self.settings.domain.clone());
-        tokio::spawn(async move {
-            let caller = match caller {
-                Some(username) => Some(bounded(carillon_db::line_credentials(&pool, &username, &realm)).await),
-                None => None,
-            };
-            let callee = match callee {
-                Some(user) => Some(bounded(carillon_db::resolve_dialled(&pool, &domain, &user)).await),
-                None => None,
-            };
-            let _ = completions.send(Completion::Targets { context, request, caller, callee });
-        });
+        self.spawn_lookups(context, request, caller, callee);
     }
 
     fn finish_targets(
@@ -810,10 +826,11 @@ impl Engine {
         now: Instant,
         context: ContextId,
         request: &Message,
-        caller: Option<Lookup<LineCredentials>>,
-        callee: Option<Lookup<DialledUser>>,
+        caller: Option<features::CallerLookup>,
+        callee: Option<features::DirectoryLookup>,
     ) {
-        if let Some(lookup) = caller {
+        let mut class = Caller::Visitor;
+        if let Some(features::CallerLookup { line: lookup, permissions }) = caller {
             let Ok(Some(credentials)) = self.settings.digest.find_credentials(
                 request.header_values(HeaderName::ProxyAuthorization),
                 HeaderName::ProxyAuthorization,
@@ -830,12 +847,13 @@ impl Engine {
                 return;
             }
             let Some(line) = line else { return };
-            // The From of an authenticated request must be the line's own address.
+            // The From of an authenticated request must be the line's own address; an authenticated emergency
+            // call goes through whatever its From says.
             let from_user = request.from().ok().and_then(|f| match f.parsed_uri() {
                 Ok(Uri::Sip(uri)) => uri.user_unescaped().map(|u| u.into_owned()),
                 _ => None,
             });
-            if !from_user.is_some_and(|u| u.eq_ignore_ascii_case(&line.username)) {
+            if !from_user.is_some_and(|u| u.eq_ignore_ascii_case(&line.username)) && !self.is_emergency_call(request) {
                 let reply = Reply::new(StatusCode::FORBIDDEN).with_reason("From Does Not Match Credentials");
                 self.provide(now, context, Targets::Respond(reply));
                 return;
@@ -843,47 +861,15 @@ impl Engine {
             if let Some(entry) = self.contexts.get_mut(&context) {
                 entry.caller_line = Some(line.username.clone());
             }
+            class = match permissions {
+                Ok(permissions) => Caller::User(permissions),
+                Err(e) => {
+                    warn!(error = %e, line = %line.username, "class lookup failed; internal calls only");
+                    Caller::User(None)
+                }
+            };
         }
-        let Some(lookup) = callee else {
-            self.provide(now, context, Targets::FollowRoute);
-            return;
-        };
-        let dialled = request
-            .request_uri()
-            .and_then(|u| SipUri::parse(u).ok())
-            .and_then(|u| u.user_unescaped().map(|u| u.into_owned()))
-            .unwrap_or_default();
-        let dialled_aor = Aor::parse(&format!("sip:{dialled}@{}", self.settings.domain)).ok();
-        let dialled_known = dialled_aor.is_some_and(|aor| self.line_ids.contains_key(&aor));
-        let (lines, known, lookup_failed) = match lookup {
-            Ok(Some(user)) => (user.lines.into_iter().map(|l| l.username).collect(), true, false),
-            Ok(None) => (vec![dialled.clone()], dialled_known, false),
-            Err(e) => {
-                // Without the database, a dialled line username still reaches its bindings in memory.
-                warn!(error = %e, %dialled, "dial-plan lookup failed; trying the dialled string as a line");
-                (vec![dialled.clone()], dialled_known, true)
-            }
-        };
-        let epoch = store::since_epoch(SystemTime::now());
-        let mut targets = Vec::new();
-        for line in &lines {
-            let Ok(aor) = Aor::parse(&format!("sip:{line}@{}", self.settings.domain)) else { continue };
-            for binding in self.registrar.targets(&aor, epoch) {
-                targets.push(self.proxy_target(&binding));
-            }
-        }
-        let reply = if !targets.is_empty() {
-            self.provide(now, context, Targets::parallel(targets));
-            return;
-        } else if known {
-            // §16.5: known, but no contact registered.
-            Reply::new(StatusCode::TEMPORARILY_UNAVAILABLE)
-        } else if lookup_failed {
-            Reply::new(StatusCode::SERVICE_UNAVAILABLE).with_header("Retry-After", "5")
-        } else {
-            Reply::new(StatusCode::NOT_FOUND)
-        };
-        self.provide(now, context, Targets::Respond(reply));
+        self.route(now, context, request, class, callee);
     }
 
     fn provide(&mut self, now: Instant, context: ContextId, targets: Targets) {

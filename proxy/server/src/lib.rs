@@ -25,10 +25,14 @@
 //!   line's credentials looked up by (username, realm); a line may register only `sip:<line username>@<domain>`;
 //!   then `Registrar::register`, whose binding changes are written through.
 //! - Everything else goes to the proxy core. Requests from the served domain that start a dialog (INVITE, and
-//!   MESSAGE, SUBSCRIBE, REFER outside a dialog) are challenged with 407 first. Targets in the served domain are
-//!   the registered contacts of the dialled user's lines (an extension or a name alias, `resolve_dialled`), all
-//!   rung in parallel; unknown users get 404, known users without contacts 480. Other domains are reached by
-//!   RFC 3263. A request neither from nor to the served domain is refused (403, no open relay).
+//!   MESSAGE, SUBSCRIBE, REFER outside a dialog) are challenged with 407 first, except emergency calls from the
+//!   address of a registered phone. Where a request goes is decided in `routing` (sans-IO) from what the
+//!   engine looks up per call: emergency numbers go to their gateway; an extension or name alias reaches the
+//!   registered contacts of the user's lines, with the user's forwarding (unconditional, do-not-disturb, busy,
+//!   no answer, sequential ringing); an outside number goes through the trunks of its route by least cost with
+//!   failover; the caller's class must allow the call (403 with a reason otherwise). Unknown users get 404, known
+//!   users without contacts 480. Other domains are reached by RFC 3263, or answered 302 when configured for
+//!   redirection. A request neither from nor to the served domain is refused (403, no open relay).
 //! - OPTIONS to the proxy (no user part) is answered 200 by the core: the health check.
 //! - Each INVITE leaves a call record: at once when unanswered, at the BYE when answered.
 //!
@@ -38,12 +42,13 @@ mod config;
 mod engine;
 mod error;
 mod records;
+mod routing;
 mod service;
 mod store;
 
 pub use config::{
-    AuthConfig, Config, DatabaseConfig, DnsConfig, ListenAddress, LogConfig, NodeConfig, RegistrarConfig,
-    ShutdownConfig, SipConfig, TlsConfig,
+    AuthConfig, Config, DatabaseConfig, DnsConfig, ListenAddress, LogConfig, NodeConfig, NumberPlanConfig,
+    RegistrarConfig, RoutingConfig, ShutdownConfig, SipConfig, TlsConfig,
 };
 pub use error::Error;
 pub use service::{Server, run};

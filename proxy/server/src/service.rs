@@ -74,6 +74,10 @@ impl Server {
 
         let now = SystemTime::now();
         let rows = carillon_db::unexpired_registrations(&pool, now).await?;
+        let emergency = carillon_db::emergency_routes(&pool).await?;
+        if emergency.is_empty() {
+            warn!("no emergency numbers in the database: 911 and the like route nowhere until some are added");
+        }
 
         let mut transport_config = TransportConfig::default();
         for l in &listen {
@@ -181,9 +185,12 @@ impl Server {
             digest,
             nonce_lifetime: config.nonce_lifetime(),
             transports,
+            routing: std::sync::Arc::new(crate::routing::Policy::new(&config)),
+            emergency_refresh: Duration::from_secs(config.routing.emergency_refresh_seconds),
         };
         let io = Io { resolver, pool, writes, completions: completions_tx, senders: sender_queues };
         let mut engine = Engine::new(settings, io, proxy, transactions, Registrar::default());
+        engine.set_emergency_routes(Instant::now(), &emergency);
 
         let epoch = store::since_epoch(now);
         let mut bindings = Vec::with_capacity(rows.len());

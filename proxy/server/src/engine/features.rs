@@ -1,0 +1,458 @@
+//! The engine's side of call routing and features ([`crate::routing`]): fetching what a decision needs,
+//! carrying the decision out with the proxy core, and following the calls whose target sets have conditions or
+//! go through trunks.
+//!
+//! A child module of the engine, so that it works on the engine's state; the engine calls it where a request
+//! needs targets ([`Engine::route_at_once`], [`Engine::spawn_lookups`], [`Engine::route`]), where a branch is
+//! forwarded ([`Engine::gate_forward`]), where a branch's client transaction reports ([`Engine::branch_event`]),
+//! where a branch is cancelled ([`Engine::cancel_for`]), and in its housekeeping (the emergency numbers).
+//!
+//! # Emergency calls
+//!
+//! The emergency numbers are read at start and again every `[routing] emergency_refresh_seconds`, and kept in
+//! memory: an emergency call waits for no database and goes through while it is down. An INVITE to an
+//! emergency number from the IP address of a phone with an unexpired registration is routed at once, without a
+//! 407 challenge (the caller's line is taken from that registration for the call record). From any other
+//! address it is challenged like every call of the domain, and routed once authenticated, whatever the line's
+//! class and whatever its From says.
+//!
+//! # Trunks
+//!
+//! A request to a trunk leaves without the caller's Proxy-Authorization (those credentials were for this proxy).
+//! When the trunk answers 401 or 407 and has credentials, the request is sent again with them on a new client
+//! transaction of the same branch, once; the proxy core never sees that challenge. See
+//! [`crate::routing::trunk`] for the CSeq. A challenge that cannot be answered (no credentials, another realm,
+//! or a second challenge after the answer) is a failure of the trunk: the core is told the branch could not be
+//! sent (a 503 stand-in, so the next trunk is tried and the caller never gets the trunk's 407, which it could not
+//! answer).
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use carillon_db::{CallPermissions, EmergencyRoute, LineCredentials};
+use carillon_proxy_core::{BranchId, ContextId, Target as ProxyTarget, Targets};
+use carillon_registrar::Aor;
+use carillon_sip::auth::ClientNonceState;
+use carillon_sip::transaction::{Event, TransactionKey, build_cancel};
+use carillon_sip::uri::{SipUri, Uri};
+use carillon_sip::{HeaderName, Message, Method};
+use sqlx::PgPool;
+use tracing::{debug, info, warn};
+
+use super::{Completion, Engine, LOOKUP_TIMEOUT, Lookup, Purpose, bounded};
+use crate::routing::trunk::is_challenge;
+use crate::routing::{
+    Call, CallRoute, Caller, Decision, Destination, Directory, Dispatch, EmergencyTable, Found, Outcome, Policy, decide,
+};
+use crate::store;
+
+/// The caller's line and class, looked up for an authenticated request.
+#[derive(Debug)]
+pub(crate) struct CallerLookup {
+    /// The line's credentials.
+    pub(crate) line: Lookup<LineCredentials>,
+    /// The permissions of the class of the line's user.
+    pub(crate) permissions: Lookup<CallPermissions>,
+}
+
+/// What the database said about the destination of a request to the served domain.
+pub(crate) type DirectoryLookup = Result<Directory, String>;
+
+/// The routing state of the engine.
+#[derive(Debug)]
+pub(crate) struct Features {
+    policy: Arc<Policy>,
+    emergency: EmergencyTable,
+    emergency_refresh: Duration,
+    emergency_read_at: Option<Instant>,
+    emergency_reading: bool,
+    /// The calls being followed, by context.
+    calls: HashMap<ContextId, CallRoute>,
+    /// Client transactions replaced by a request sent again with a trunk's credentials: their remaining events
+    /// are not the branch's.
+    superseded: HashSet<TransactionKey>,
+    /// Nonce counts of the trunks' challenges.
+    nonces: ClientNonceState,
+}
+
+impl Features {
+    /// Routing by `policy`, the emergency numbers read again every `emergency_refresh`.
+    pub(crate) fn new(policy: Arc<Policy>, emergency_refresh: Duration) -> Features {
+        Features {
+            policy,
+            emergency: EmergencyTable::default(),
+            emergency_refresh,
+            emergency_read_at: None,
+            emergency_reading: false,
+            calls: HashMap::new(),
+            superseded: HashSet::new(),
+            nonces: ClientNonceState::new(),
+        }
+    }
+}
+
+impl Engine {
+    /// Takes the emergency numbers read at `now`.
+    pub(crate) fn set_emergency_routes(&mut self, now: Instant, routes: &[EmergencyRoute]) {
+        let table = EmergencyTable::new(routes);
+        if table.len() != self.features.emergency.len() {
+            info!(numbers = table.len(), "emergency numbers loaded");
+        }
+        self.features.emergency = table;
+        self.features.emergency_read_at = Some(now);
+    }
+
+    /// The emergency numbers were read again (or could not be).
+    pub(super) fn emergency_routes_read(&mut self, now: Instant, routes: Result<Vec<EmergencyRoute>, String>) {
+        self.features.emergency_reading = false;
+        match routes {
+            Ok(routes) => self.set_emergency_routes(now, &routes),
+            Err(e) => {
+                self.features.emergency_read_at = Some(now);
+                warn!(error = %e, "emergency numbers could not be read; the copy in memory is used");
+            }
+        }
+    }
+
+    /// Housekeeping: forgets the calls whose context is gone, and reads the emergency numbers again when due.
+    pub(super) fn features_housekeeping(&mut self, now: Instant) {
+        let contexts = &self.contexts;
+        self.features.calls.retain(|id, _| contexts.contains_key(id));
+        let features = &self.features;
+        let due =
+            features.emergency_read_at.is_none_or(|at| now.saturating_duration_since(at) >= features.emergency_refresh);
+        if !due || features.emergency_reading {
+            return;
+        }
+        self.features.emergency_reading = true;
+        let (pool, completions) = (self.io.pool.clone(), self.io.completions.clone());
+        tokio::spawn(async move {
+            let routes = match tokio::time::timeout(LOOKUP_TIMEOUT, carillon_db::emergency_routes(&pool)).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {LOOKUP_TIMEOUT:?}")),
+            };
+            let _ = completions.send(Completion::EmergencyRoutes(routes));
+        });
+    }
+
+    /// Answers at once, before authentication and without the database, when it can: a request for a redirect
+    /// domain (302 with its own URI as Contact), and an emergency INVITE from the address of a registered phone
+    /// (to the emergency gateway). Returns whether it did.
+    pub(super) fn route_at_once(
+        &mut self,
+        now: Instant,
+        context: ContextId,
+        request: &Message,
+        to_local: bool,
+    ) -> bool {
+        if request.to().ok().and_then(|to| to.tag()).is_some() {
+            return false;
+        }
+        let Some(uri) = request.request_uri() else { return false };
+        if !to_local {
+            let Some(reply) = self.features.policy.redirect(uri) else { return false };
+            debug!(%context, %uri, "redirected");
+            self.provide(now, context, Targets::Respond(reply));
+            return true;
+        }
+        if request.method() != Some(&Method::Invite) {
+            return false;
+        }
+        let dialled = dialled_user(request);
+        let Some(plan) = self.features.emergency.plan(&dialled) else { return false };
+        let Some(source) = self.contexts.get(&context).map(|c| c.origin.source) else { return false };
+        let Some(line) = self.registered_line_at(source.ip()) else {
+            debug!(%dialled, %source, "emergency call from an address without registration: authenticated first");
+            return false;
+        };
+        info!(%dialled, %source, %line, "emergency call from a registered phone routed without a challenge");
+        if let Some(entry) = self.contexts.get_mut(&context) {
+            entry.caller_line = Some(line);
+        }
+        self.carry_out(now, context, Decision::Route(plan));
+        true
+    }
+
+    /// Whether `request` is an INVITE to an emergency number of the served domain.
+    pub(super) fn is_emergency_call(&self, request: &Message) -> bool {
+        request.method() == Some(&Method::Invite)
+            && request.request_uri().and_then(|u| Uri::parse(u).ok()).is_some_and(|u| self.is_local_uri(&u))
+            && self.features.emergency.contains(&dialled_user(request))
+    }
+
+    /// The user part of the AOR of an unexpired registration whose REGISTER came from `ip`.
+    fn registered_line_at(&self, ip: IpAddr) -> Option<String> {
+        let epoch = store::since_epoch(SystemTime::now());
+        let binding = self.registrar.bindings().iter().find(|b| b.flow.source.ip() == ip && b.is_alive(epoch))?;
+        let user = SipUri::parse(binding.aor.as_str()).ok()?.user_unescaped()?.into_owned();
+        Some(user)
+    }
+
+    /// Starts the lookups of a request's targets: the caller's line and class (`caller`, a digest username), and
+    /// what the dialled user part `callee` of the served domain leads to. Their results come back as
+    /// [`Completion::Targets`].
+    pub(super) fn spawn_lookups(
+        &self,
+        context: ContextId,
+        request: Message,
+        caller: Option<String>,
+        callee: Option<String>,
+    ) {
+        let (pool, completions) = (self.io.pool.clone(), self.io.completions.clone());
+        let (realm, domain) = (self.settings.digest.realm().to_owned(), self.settings.domain.clone());
+        let policy = Arc::clone(&self.features.policy);
+        tokio::spawn(async move {
+            let caller = async {
+                let username = caller?;
+                let line = bounded(carillon_db::line_credentials(&pool, &username, &realm)).await;
+                let permissions = match &line {
+                    Ok(Some(line)) => bounded(carillon_db::calling_permissions(&pool, line.user_id)).await,
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e.clone()),
+                };
+                Some(CallerLookup { line, permissions })
+            };
+            let callee = async {
+                let dialled = callee?;
+                Some(fetch(&pool, &policy, &domain, &dialled).await)
+            };
+            let (caller, callee) = tokio::join!(caller, callee);
+            let _ = completions.send(Completion::Targets { context, request, caller, callee });
+        });
+    }
+
+    /// Decides the targets of `request` for `caller` from what the lookups found (`callee`: `None` for a request
+    /// to another domain) and gives them to the proxy core.
+    pub(super) fn route(
+        &mut self,
+        now: Instant,
+        context: ContextId,
+        request: &Message,
+        caller: Caller,
+        callee: Option<DirectoryLookup>,
+    ) {
+        let destination = match &callee {
+            Some(_) => Destination::Local(dialled_user(request)),
+            None => Destination::Remote(request.request_uri().unwrap_or_default().to_owned()),
+        };
+        let empty = Directory::default();
+        let found = match &callee {
+            Some(Ok(directory)) => Found::Directory(directory),
+            None => Found::Directory(&empty),
+            Some(Err(e)) => {
+                let dialled = dialled_user(request);
+                // Without the database, a dialled line username still reaches its bindings in memory.
+                warn!(error = %e, %dialled, "dial-plan lookup failed; trying the dialled string as a line");
+                let known_line = self.aor_of(&dialled).is_some_and(|aor| self.line_ids.contains_key(&aor));
+                Found::Unavailable { known_line }
+            }
+        };
+        let invite = request.method() == Some(&Method::Invite);
+        let call = Call { invite, destination: &destination, caller };
+        let epoch = store::since_epoch(SystemTime::now());
+        let contacts = |line: &str| -> Vec<ProxyTarget> {
+            let Some(aor) = self.aor_of(line) else { return Vec::new() };
+            self.registrar.targets(&aor, epoch).iter().map(|binding| self.proxy_target(binding)).collect()
+        };
+        let decision = decide(&self.features.policy, &self.features.emergency, &call, found, &contacts);
+        debug!(%context, ?destination, ?caller, ?decision, "routed");
+        self.carry_out(now, context, decision);
+    }
+
+    fn aor_of(&self, user: &str) -> Option<Aor> {
+        Aor::parse(&format!("sip:{user}@{}", self.settings.domain)).ok()
+    }
+
+    fn carry_out(&mut self, now: Instant, context: ContextId, decision: Decision) {
+        let targets = match decision {
+            Decision::Respond(reply) => Targets::Respond(reply),
+            Decision::FollowRoute => Targets::FollowRoute,
+            Decision::Route(plan) => {
+                if plan.needs_following() {
+                    self.features.calls.insert(context, CallRoute::new(&plan));
+                }
+                plan.targets()
+            }
+        };
+        self.provide(now, context, targets);
+    }
+
+    /// The core forwards `message` on `branch`: the message to send, or `None` when its set's condition is not
+    /// met (the branch is reported unreachable to the core at once, which moves on).
+    pub(super) fn gate_forward(
+        &mut self,
+        now: Instant,
+        context: ContextId,
+        branch: BranchId,
+        mut message: Message,
+    ) -> Option<Message> {
+        let Some(call) = self.features.calls.get_mut(&context) else { return Some(message) };
+        match call.on_forward(branch, message.request_uri().unwrap_or_default()) {
+            Dispatch::Skip => {
+                debug!(%context, %branch, uri = ?message.request_uri(), "target set skipped: its condition is not met");
+                self.proxy.handle_branch_event(now, context, branch, Event::TransportError);
+                None
+            }
+            Dispatch::Send(Some(trunk)) => {
+                debug!(%context, %branch, trunk = %trunk.name, "to a trunk");
+                message.remove_header(HeaderName::ProxyAuthorization);
+                Some(message)
+            }
+            Dispatch::Send(None) => Some(message),
+        }
+    }
+
+    /// An event of the client transaction `key` of `branch`: the event for the proxy core, or `None` when it is
+    /// not the core's (a trunk's challenge answered here, or the rest of a transaction that answer replaced).
+    pub(super) fn branch_event(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        context: ContextId,
+        branch: BranchId,
+        event: Event,
+    ) -> Option<Event> {
+        if self.features.superseded.contains(key) {
+            if event == Event::Terminated {
+                self.features.superseded.remove(key);
+            }
+            return None;
+        }
+        let Some(call) = self.features.calls.get_mut(&context) else { return Some(event) };
+        let outcome = match &event {
+            Event::Response(response) => match response.status() {
+                Some(status) if is_challenge(status) && call.is_trunk(branch) => {
+                    if call.trunk_to_answer(branch).is_some()
+                        && self.answer_trunk_challenge(now, key, context, branch, response)
+                    {
+                        return None;
+                    }
+                    // The trunk wants credentials the proxy does not have (or refused them): a failure of the
+                    // trunk, not a challenge for the caller, who has no account there.
+                    warn!(%context, %branch, %status, "trunk challenge not answered; the trunk counts as failed");
+                    if let Some(call) = self.features.calls.get_mut(&context) {
+                        call.on_outcome(branch, Outcome::Status(status.as_u16()));
+                    }
+                    return Some(Event::TransportError);
+                }
+                Some(status) if status.as_u16() >= 200 => Some(Outcome::Status(status.as_u16())),
+                _ => None,
+            },
+            Event::Timeout(_) => Some(Outcome::TimedOut),
+            Event::TransportError => Some(Outcome::Unreachable),
+            Event::Terminated | Event::Request(_) | Event::Ack(_) => None,
+        };
+        if let (Some(outcome), Some(call)) = (outcome, self.features.calls.get_mut(&context)) {
+            call.on_outcome(branch, outcome);
+        }
+        Some(event)
+    }
+
+    /// Sends the request of client transaction `key` again with the credentials of its trunk answering
+    /// `challenge`. Returns whether it did.
+    fn answer_trunk_challenge(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        context: ContextId,
+        branch: BranchId,
+        challenge: &Message,
+    ) -> bool {
+        let Some(trunk) = self.features.calls.get(&context).and_then(|c| c.trunk_to_answer(branch)) else {
+            return false;
+        };
+        let (Some(sent), Some(client)) = (self.transactions.get(key), self.clients.get(key)) else { return false };
+        let (target, server_name) = (client.target, client.server_name.clone());
+        let cnonce: [u8; 16] = rand::random();
+        match trunk.answer(sent.request(), challenge, &mut self.features.nonces, &cnonce, rand::random()) {
+            Ok(retry) => {
+                debug!(%context, %branch, trunk = %trunk.name, "trunk challenge answered");
+                if let Some(call) = self.features.calls.get_mut(&context) {
+                    call.mark_retried(branch);
+                }
+                self.features.superseded.insert(key.clone());
+                self.start_client(now, Purpose::Branch(context, branch), retry, target, server_name);
+                true
+            }
+            Err(why) => {
+                warn!(%context, trunk = %trunk.name, %why, "trunk challenge not answered");
+                false
+            }
+        }
+    }
+
+    /// The CANCEL of `branch` (whose INVITE runs on `key`): the core's, unless the INVITE was sent again with a
+    /// trunk's credentials, whose CANCEL must match that request (RFC 3261 §9.1).
+    pub(super) fn cancel_for(
+        &self,
+        context: ContextId,
+        branch: BranchId,
+        key: &TransactionKey,
+        cancel: Message,
+    ) -> Message {
+        if self.features.calls.get(&context).is_some_and(|c| c.is_retried(branch))
+            && let Some(transaction) = self.transactions.get(key)
+            && let Ok(own) = build_cancel(transaction.request())
+        {
+            return own;
+        }
+        cancel
+    }
+}
+
+/// The user part of a request's Request-URI (empty when it has none).
+fn dialled_user(request: &Message) -> String {
+    request
+        .request_uri()
+        .and_then(|u| Uri::parse(u).ok())
+        .and_then(|u| u.as_sip().and_then(SipUri::user_unescaped).map(|u| u.into_owned()))
+        .unwrap_or_default()
+}
+
+/// What the database says about `dialled` and the targets its user's forwarding names, bounded in time.
+async fn fetch(pool: &PgPool, policy: &Policy, domain: &str, dialled: &str) -> DirectoryLookup {
+    match tokio::time::timeout(LOOKUP_TIMEOUT, fetch_unbounded(pool, policy, domain, dialled)).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {LOOKUP_TIMEOUT:?}")),
+    }
+}
+
+async fn fetch_unbounded(
+    pool: &PgPool,
+    policy: &Policy,
+    domain: &str,
+    dialled: &str,
+) -> carillon_db::Result<Directory> {
+    let mut directory = Directory::default();
+    look_up(pool, policy, domain, dialled, &mut directory).await?;
+    let forwards = directory.users.get(dialled).map(|c| policy.forward_lookups(&c.forwarding)).unwrap_or_default();
+    for user in forwards {
+        if !directory.users.contains_key(&user) {
+            look_up(pool, policy, domain, &user, &mut directory).await?;
+        }
+    }
+    Ok(directory)
+}
+
+/// Looks `user` up as an alias, and when none matches, as an outside number's route.
+async fn look_up(
+    pool: &PgPool,
+    policy: &Policy,
+    domain: &str,
+    user: &str,
+    directory: &mut Directory,
+) -> carillon_db::Result<()> {
+    if let Some(callee) = carillon_db::callee(pool, domain, user).await? {
+        directory.users.insert(user.to_owned(), callee);
+        return Ok(());
+    }
+    if let Some(number) = policy.plan.outside_number(user)
+        && !directory.routes.contains_key(&number.number)
+        && let Some(route) = carillon_db::outbound_route(pool, &number.number).await?
+    {
+        directory.routes.insert(number.number, route);
+    }
+    Ok(())
+}
