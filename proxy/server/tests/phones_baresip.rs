@@ -82,3 +82,112 @@ fn two_baresip_phones_register_with_digest_and_call_by_extension_and_by_name_rfc
     }
     site.stop();
 }
+
+/// RFC 3515 / RFC 5589 blind transfer through the proxy: B's REFER reaches A in the dialog the proxy
+/// record-routed, A's new INVITE to C is authenticated by the proxy and answered, and A and C talk.
+#[test]
+fn blind_transfer_between_baresip_phones_connects_the_transferee_to_the_target_rfc5589() {
+    let site = Site::start();
+    let mut transferee = site.registered_baresip("4000", CALLER_HZ, AnswerMode::Auto);
+    let mut transferor = site.registered_baresip("4001", CALLEE_HZ, AnswerMode::Auto);
+    let mut target = site.registered_baresip("4002", CALLEE_HZ, AnswerMode::Auto);
+
+    let transferor_uri = format!("sip:4001@{DOMAIN}");
+    transferee.dial(&transferor_uri).expect("dial");
+    let first = expect_event(&mut transferee, EventKind::CallEstablished, "A's call to B is answered");
+    expect_event(&mut transferor, EventKind::CallEstablished, "B answers A");
+    // baresip names recordings by the second a call starts: the call with C must start in another second.
+    talk(&mut transferee, Duration::from_millis(1500));
+
+    let target_uri = format!("sip:4002@{DOMAIN}");
+    transferor.transfer(&target_uri).expect("B transfers A to C");
+    let refer = expect_event(&mut transferee, EventKind::Transfer, "A receives B's REFER through the proxy");
+    assert!(refer.param.as_deref().is_some_and(|p| p.contains(&target_uri)), "{refer:?}");
+    let with_target = expect_event(&mut target, EventKind::CallEstablished, "C answers A's new call");
+    assert_eq!(with_target.direction.as_deref(), Some("incoming"));
+    let second = transferee
+        .wait_event_where(
+            "CALL_ESTABLISHED with C",
+            |e| e.kind == EventKind::CallEstablished && e.peer_uri.as_deref() == Some(target_uri.as_str()),
+            STEP,
+        )
+        .expect("A's call to C is answered");
+    assert_ne!(second.call_id, first.call_id, "a new call");
+    // The NOTIFY of the new call's 200 ends the transferor's part (RFC 5589 §6.1).
+    expect_event(&mut transferor, EventKind::CallClosed, "B's call ends after the transfer");
+    let first_closed = transferee
+        .wait_event_where(
+            "CALL_CLOSED of the call with B",
+            |e| e.kind == EventKind::CallClosed && e.call_id == first.call_id,
+            STEP,
+        )
+        .expect("A's call with B ends");
+    assert_eq!(first_closed.call_id, first.call_id);
+
+    expect_event(&mut target, EventKind::CallRtpEstablished, "C receives A's RTP");
+    talk(&mut target, TALK);
+    transferee.hangup().expect("A hangs up");
+    let closed = transferee
+        .wait_event_where("CALL_CLOSED of the call with C", |e| e.kind == EventKind::CallClosed, STEP)
+        .expect("A's call with C closes");
+    assert_eq!(closed.call_id, second.call_id);
+    expect_event(&mut target, EventKind::CallClosed, "the BYE reaches C through the proxy");
+
+    // A and C heard each other: the last recording of A is the call with C.
+    assert_heard(&target, 0, CALLER_HZ, CALLEE_HZ);
+    let heard_by_transferee = transferee.received_recordings().expect("A's recordings");
+    assert_eq!(heard_by_transferee.len(), 2, "one per call: {heard_by_transferee:?}");
+    assert_heard(&transferee, 1, CALLEE_HZ, CALLER_HZ);
+
+    let records = site.wait_for_call_records(2);
+    assert_eq!(records.len(), 2, "{records:#?}");
+    let dialled: Vec<(&str, &str, &str)> =
+        records.iter().map(|r| (r.src.as_str(), r.dst.as_str(), r.disposition.as_str())).collect();
+    assert_eq!(dialled, [("4000", "4001", "ANSWERED"), ("4000", "4002", "ANSWERED")], "{records:#?}");
+    assert!(records[1].billsec >= 2, "A and C talked: {records:#?}");
+    site.stop();
+}
+
+/// A callee that rejects (486), a caller that gives up while it rings (CANCEL, 487), and a callee with no phone
+/// registered (480): each call closes at the caller with that status and leaves its record (RFC 3261 §16.7,
+/// §16.10).
+#[test]
+fn rejected_cancelled_and_unreachable_calls_close_at_the_caller_and_are_recorded_rfc3261_16_7() {
+    let site = Site::start();
+    let mut callee = site.registered_baresip("4001", CALLEE_HZ, AnswerMode::Manual);
+    let mut caller = site.registered_baresip("4000", CALLER_HZ, AnswerMode::Auto);
+    let callee_uri = format!("sip:4001@{DOMAIN}");
+
+    // Busy: the ringing callee rejects.
+    caller.dial(&callee_uri).expect("dial");
+    expect_event(&mut callee, EventKind::CallIncoming, "the callee rings");
+    expect_event(&mut caller, EventKind::CallRinging, "the caller hears the 180");
+    callee.hangup().expect("the callee rejects the call");
+    let closed = expect_event(&mut caller, EventKind::CallClosed, "the rejection reaches the caller");
+    assert!(closed.param.as_deref().is_some_and(|p| p.contains("486")), "{closed:?}");
+    expect_event(&mut callee, EventKind::CallClosed, "the callee's call is over");
+
+    // Cancelled: the caller hangs up while the callee rings.
+    caller.dial(&callee_uri).expect("dial");
+    expect_event(&mut callee, EventKind::CallIncoming, "the callee rings again");
+    expect_event(&mut caller, EventKind::CallRinging, "the caller hears the 180");
+    caller.hangup().expect("the caller gives up");
+    expect_event(&mut caller, EventKind::CallClosed, "the caller's call is over");
+    expect_event(&mut callee, EventKind::CallClosed, "the CANCEL reaches the callee through the proxy");
+
+    // Unreachable: 4002 exists but has no phone registered.
+    caller.dial(&format!("sip:4002@{DOMAIN}")).expect("dial");
+    let closed = expect_event(&mut caller, EventKind::CallClosed, "the 480 reaches the caller");
+    assert!(closed.param.as_deref().is_some_and(|p| p.contains("480")), "{closed:?}");
+
+    let records = site.wait_for_call_records(3);
+    let summary: Vec<(&str, &str, &str, i32)> =
+        records.iter().map(|r| (r.src.as_str(), r.dst.as_str(), r.disposition.as_str(), r.billsec)).collect();
+    assert_eq!(
+        summary,
+        [("4000", "4001", "BUSY", 0), ("4000", "4001", "CANCEL", 0), ("4000", "4002", "NO ANSWER", 0)],
+        "{records:#?}"
+    );
+    assert!(records.iter().all(|r| !r.answered), "{records:#?}");
+    site.stop();
+}
