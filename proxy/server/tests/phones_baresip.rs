@@ -191,3 +191,74 @@ fn rejected_cancelled_and_unreachable_calls_close_at_the_caller_and_are_recorded
     assert!(records.iter().all(|r| !r.answered), "{records:#?}");
     site.stop();
 }
+
+/// Two phones on one line: the call rings both (parallel forking, RFC 3261 §16.6), the one picked up talks with
+/// the caller, and the proxy cancels the other branch on the 2xx (§16.7 step 10).
+#[test]
+fn a_call_rings_every_phone_of_the_line_and_the_others_are_cancelled_on_answer_rfc3261_16_7() {
+    let site = Site::start();
+    let mut desk = site.baresip("4001", CALLEE_HZ, AnswerMode::Manual);
+    desk.wait_registered(STEP).expect("the desk phone registered");
+    let mut softphone = site.baresip("4001", CALLEE_HZ, AnswerMode::Manual);
+    softphone.wait_registered(STEP).expect("the softphone registered");
+    let contacts = site.block_on(site.campus.wait_for_contacts("4001", |c| c.len() == 2));
+    for phone in [&desk, &softphone] {
+        let at = format!("@{}", phone.sip_addr());
+        assert!(contacts.iter().any(|c| c.ends_with(&at)), "{at} bound: {contacts:?}");
+    }
+    let mut caller = site.registered_baresip("4000", CALLER_HZ, AnswerMode::Auto);
+
+    caller.dial(&format!("sip:4001@{DOMAIN}")).expect("dial");
+    expect_event(&mut desk, EventKind::CallIncoming, "the desk phone rings");
+    expect_event(&mut softphone, EventKind::CallIncoming, "the softphone rings");
+    softphone.answer().expect("the softphone picks up");
+    expect_event(&mut caller, EventKind::CallEstablished, "the caller is connected");
+    expect_event(&mut softphone, EventKind::CallEstablished, "the softphone is connected");
+    let cancelled = expect_event(&mut desk, EventKind::CallClosed, "the desk phone stops ringing");
+    assert!(desk.wait_event(EventKind::CallEstablished, Duration::from_millis(500)).is_err(), "{cancelled:?}");
+
+    expect_event(&mut softphone, EventKind::CallRtpEstablished, "the softphone receives RTP");
+    talk(&mut caller, TALK);
+    caller.hangup().expect("hang up");
+    expect_event(&mut softphone, EventKind::CallClosed, "the BYE reaches the phone that answered");
+    assert_heard(&softphone, 0, CALLER_HZ, CALLEE_HZ);
+    assert_heard(&caller, 0, CALLEE_HZ, CALLER_HZ);
+
+    let records = site.wait_for_call_records(1);
+    assert_eq!(records.len(), 1, "one call, whatever the branches: {records:#?}");
+    assert_eq!(records[0].disposition, "ANSWERED", "{records:#?}");
+    site.stop();
+}
+
+/// Hold and resume are re-INVITEs inside the dialog (RFC 3261 §14): they follow the route set through the proxy,
+/// need no new authentication, and the call goes on.
+#[test]
+fn hold_and_resume_re_invites_pass_through_the_proxy_rfc3261_14() {
+    let site = Site::start();
+    let mut callee = site.registered_baresip("4001", CALLEE_HZ, AnswerMode::Auto);
+    let mut caller = site.registered_baresip("4000", CALLER_HZ, AnswerMode::Auto);
+    caller.dial(&format!("sip:4001@{DOMAIN}")).expect("dial");
+    expect_event(&mut caller, EventKind::CallEstablished, "answered");
+    expect_event(&mut callee, EventKind::CallEstablished, "answered");
+    // The offer and answer of the call's setup are not the re-INVITEs'.
+    for phone in [&mut caller, &mut callee] {
+        while phone.wait_event(EventKind::CallRemoteSdp, Duration::from_millis(300)).is_ok() {}
+    }
+
+    for (step, action) in [("hold", Baresip::hold as fn(&mut Baresip) -> _), ("resume", Baresip::resume)] {
+        action(&mut caller).unwrap_or_else(|e| panic!("{step}: {e}"));
+        // The far end takes the new offer (and answers it) only when the re-INVITE reached it.
+        let offer =
+            expect_event(&mut callee, EventKind::CallRemoteSdp, &format!("the {step} offer reaches the callee"));
+        assert_eq!(offer.param.as_deref(), Some("offer"), "{offer:?}");
+        let answer = expect_event(&mut caller, EventKind::CallRemoteSdp, &format!("the {step} answer comes back"));
+        assert_eq!(answer.param.as_deref(), Some("answer"), "{answer:?}");
+    }
+    talk(&mut caller, Duration::from_secs(1));
+    caller.hangup().expect("hang up");
+    expect_event(&mut callee, EventKind::CallClosed, "the BYE reaches the callee");
+    let records = site.wait_for_call_records(1);
+    assert_eq!(records.len(), 1, "re-INVITEs are no new calls: {records:#?}");
+    assert_eq!(records[0].disposition, "ANSWERED", "{records:#?}");
+    site.stop();
+}
