@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use carillon_sip::auth::Algorithm;
 use carillon_sip::target::Transport;
 use serde::Deserialize;
 
@@ -96,6 +97,12 @@ pub struct AuthConfig {
     /// How long a nonce may be used.
     #[serde(default = "default_nonce_lifetime_seconds")]
     pub nonce_lifetime_seconds: u64,
+    /// The digest algorithms challenges offer, `"SHA-256"` and `"MD5"` (the hashes stored for every line), one
+    /// challenge each, strongest first (RFC 8760). Some user agents give up on a challenge set holding an
+    /// algorithm they lack instead of answering the one they know (baresip 1.0, SIPp 3.6 with SHA-256): a site
+    /// with such phones offers `["MD5"]`.
+    #[serde(default = "default_digest_algorithms")]
+    pub algorithms: Vec<String>,
 }
 
 /// `[registrar]`.
@@ -259,6 +266,9 @@ fn default_heartbeat_seconds() -> u64 {
 fn default_nonce_lifetime_seconds() -> u64 {
     300
 }
+fn default_digest_algorithms() -> Vec<String> {
+    vec!["SHA-256".to_owned(), "MD5".to_owned()]
+}
 fn default_min_expires() -> u32 {
     60
 }
@@ -376,6 +386,7 @@ impl Config {
         if self.auth.nonce_lifetime_seconds == 0 {
             return bad("auth.nonce_lifetime_seconds", "must be at least 1".to_owned());
         }
+        self.digest_algorithms()?;
         let r = &self.registrar;
         if r.max_expires == 0 {
             return bad("registrar.max_expires", "must be at least 1".to_owned());
@@ -497,6 +508,25 @@ impl Config {
     pub fn nonce_lifetime(&self) -> Duration {
         Duration::from_secs(self.auth.nonce_lifetime_seconds)
     }
+
+    /// The `[auth] algorithms`, parsed: at least one, each with a hash stored for the lines (MD5, SHA-256).
+    pub fn digest_algorithms(&self) -> Result<Vec<Algorithm>, Error> {
+        let mut out = Vec::new();
+        for (i, name) in self.auth.algorithms.iter().enumerate() {
+            match Algorithm::parse(name) {
+                Some(a @ (Algorithm::Md5 | Algorithm::Sha256)) => out.push(a),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "auth.algorithms[{i}]: {name:?} is neither \"SHA-256\" nor \"MD5\""
+                    )));
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::Config("auth.algorithms: at least one algorithm is needed".to_owned()));
+        }
+        Ok(out)
+    }
 }
 
 fn parse_listen(entry: &str) -> Result<ListenAddress, &'static str> {
@@ -571,6 +601,19 @@ nonce_secret_file = "/tmp/secret"
         assert!(error_of(&text).starts_with("routing.redirect_domains[0]"), "{}", error_of(&text));
         let text = format!("{MINIMAL}[routing]\nredirect_domains = [\"10.0.0.1\"]\n");
         assert!(error_of(&text).contains("not a domain name"), "{}", error_of(&text));
+    }
+
+    #[test]
+    fn digest_algorithms_default_to_sha256_and_md5_and_may_be_md5_only() {
+        let config = Config::from_toml(MINIMAL).expect("minimal configuration");
+        assert_eq!(config.digest_algorithms().expect("default"), [Algorithm::Sha256, Algorithm::Md5]);
+        let text = MINIMAL.replace("[auth]\n", "[auth]\nalgorithms = [\"MD5\"]\n");
+        let config = Config::from_toml(&text).expect("MD5 only");
+        assert_eq!(config.digest_algorithms().expect("MD5 only"), [Algorithm::Md5]);
+        let text = MINIMAL.replace("[auth]\n", "[auth]\nalgorithms = [\"MD5\", \"SHA-512-256\"]\n");
+        assert!(error_of(&text).starts_with("auth.algorithms[1]"), "{}", error_of(&text));
+        let text = MINIMAL.replace("[auth]\n", "[auth]\nalgorithms = []\n");
+        assert!(error_of(&text).starts_with("auth.algorithms"), "{}", error_of(&text));
     }
 
     #[test]

@@ -175,7 +175,8 @@ impl Server {
             max_contacts: r.max_contacts,
             ..carillon_registrar::Config::default()
         };
-        let digest = DigestServer::new(config.sip.domain.clone(), NonceIssuer::new(secret, config.nonce_lifetime()));
+        let digest = DigestServer::new(config.sip.domain.clone(), NonceIssuer::new(secret, config.nonce_lifetime()))
+            .with_algorithms(&config.digest_algorithms()?);
         let settings = Settings {
             domain: config.sip.domain.clone(),
             node: NodeId::new(config.node.id.as_str()),
