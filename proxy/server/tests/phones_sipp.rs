@@ -308,9 +308,6 @@ fn sipp_uac_cancels_a_ringing_call_to_a_baresip_phone_rfc3261_16_10() {
 /// accept TCP at all (linphone here listens on UDP only; a phone behind NAT cannot be reached by a new
 /// connection): a call with a large SDP offer, as video or ICE candidates make, must still reach it over UDP.
 #[test]
-#[ignore = "known gap: carillon-sip-transport moves requests over 1300 octets from UDP to TCP and does not fall back \
-            to UDP when the connection is refused or reset (RFC 3261 §18.1.1), nor keeps a registered UDP flow \
-            (RFC 5626 §5.3): the connection to linphone is refused and the caller gets 500"]
 fn a_large_invite_reaches_a_phone_registered_over_udp_only_rfc3261_18_1_1() {
     let site = Site::start();
     let mut linphone = Linphone::builder("4002").auto_answer().start().expect("start linphonec");

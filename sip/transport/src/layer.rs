@@ -331,13 +331,17 @@ impl TransportLayer {
 
     /// Sends a message to a target: UDP from the bound socket, TCP/TLS over the open connection to that address
     /// or a new one. A request bigger than [`UDP_REQUEST_LIMIT`] meant for UDP goes over TCP instead, its top Via
-    /// rewritten (RFC 3261 §18.1.1). Returns once the message is handed to the kernel (for streams: written).
+    /// rewritten (RFC 3261 §18.1.1); when that connection fails, it goes over UDP as it was. Returns once the
+    /// message is handed to the kernel (for streams: written).
     pub async fn send(&self, outgoing: Outgoing) -> Result<Sent, Error> {
         let guard = self.inner.send_guard()?;
         let Outgoing { mut message, target, server_name } = outgoing;
         let mut transport = target.transport;
         let mut bytes = message.to_bytes();
         let moved_to_tcp = message.is_request() && transport == Transport::Udp && bytes.len() > UDP_REQUEST_LIMIT;
+        // Kept to fall back on: RFC 3261 §18.1.1 sends the request over UDP after all when the TCP attempt fails
+        // (a phone that listens on UDP only).
+        let datagram = moved_to_tcp.then(|| bytes.clone());
         if moved_to_tcp {
             transport = Transport::Tcp;
             if let Err(e) = set_top_via_transport(&mut message, Transport::Tcp) {
@@ -349,7 +353,16 @@ impl TransportLayer {
         let mut sent = match transport {
             Transport::Udp => self.inner.send_datagram(&bytes, target.addr).await?,
             Transport::Tcp | Transport::Tls => {
-                self.inner.send_stream(&guard, bytes, target.addr, transport, server_name.as_deref()).await?
+                match self.inner.send_stream(&guard, bytes, target.addr, transport, server_name.as_deref()).await {
+                    Ok(sent) => sent,
+                    Err(e) => match &datagram {
+                        Some(datagram) if e.is_transport_failure() => {
+                            debug!(error = %e, remote = %target.addr, "TCP failed for a large request: sending over UDP");
+                            return self.inner.send_datagram(datagram, target.addr).await;
+                        }
+                        _ => return Err(e),
+                    },
+                }
             }
             other => return Err(Error::TransportUnavailable(other)),
         };

@@ -140,6 +140,25 @@ async fn rfc3261_18_1_1_large_request_goes_over_tcp() {
     layer.shutdown().await;
 }
 
+/// RFC 3261 §18.1.1: when the TCP connection for a request moved off UDP fails, the request goes over UDP as it
+/// was (a phone that listens on UDP only).
+#[tokio::test]
+async fn rfc3261_18_1_1_large_request_falls_back_to_udp_when_tcp_is_refused() {
+    let (layer, _events) = bind(udp_tcp_config()).await;
+    let peer_udp = UdpSocket::bind(loopback()).await.expect("peer UDP only");
+    let peer_addr = peer_udp.local_addr().expect("addr");
+    let body = "y".repeat(1500);
+    let request = parse(&options("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-udponly", "big-2", &body));
+    let outgoing =
+        Outgoing { message: request, target: Target { transport: Transport::Udp, addr: peer_addr }, server_name: None };
+    let sent = layer.send(outgoing).await.expect("sent after all");
+    assert_eq!(sent.transport, Transport::Udp);
+    let got = recv_datagram(&peer_udp).await;
+    assert!(contains(&got, b"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-udponly\r\n"), "the Via is not rewritten");
+    assert!(contains(&got, body.as_bytes()));
+    layer.shutdown().await;
+}
+
 #[tokio::test]
 async fn rfc3261_18_3_tcp_framing_two_messages_in_one_write_and_one_in_pieces() {
     let (layer, mut events) = bind(udp_tcp_config()).await;
