@@ -5,31 +5,21 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use carillon_sip::auth::Algorithm;
 use carillon_sip::{HeaderName, Message, StatusCode};
+use carillon_testkit::sipp::{Sipp, SippProcess};
 use common::{Campus, DOMAIN, Running, Ua, WAIT, config};
 
-/// Starts `sipp` as a UAS for one call on `port`, or fails naming the Debian package that provides it.
-fn start_sipp_uas(port: u16) -> tokio::process::Child {
-    let spawned = tokio::process::Command::new("sipp")
-        .arg("-sf")
-        .arg(common::data("uas.xml"))
-        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    match spawned {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            panic!("sipp is not installed: install the Debian package sip-tester (apt-get install sip-tester)")
-        }
-        Err(e) => panic!("cannot start sipp: {e}"),
-    }
+/// SIPp as the callee, returned once its port is open (an INVITE sent earlier would be refused).
+fn start_sipp_uas(port: u16) -> SippProcess {
+    Sipp::scenario_file(common::data("uas.xml"), None)
+        .local_port(port)
+        .calls(1)
+        .timeout(Duration::from_secs(20))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start sipp (Debian package sip-tester): {e}"))
 }
 
 /// The 2xx's ACK or an in-dialog request from the caller (RFC 3261 §12.2.1.1, §13.2.2.4): Request-URI the remote
@@ -81,12 +71,13 @@ async fn call_to_a_registered_sipp_callee_is_answered_and_recorded_rfc3261_16() 
     let bye_ok = caller.transact(&bye).await;
     assert_eq!(bye_ok.status(), Some(StatusCode::OK), "the BYE reached SIPp through the proxy: {bye_ok:?}");
 
-    let status = tokio::time::timeout(WAIT, sipp.wait()).await.expect("sipp ends in time").expect("sipp ran");
-    let mut stderr = String::new();
-    if let Some(mut pipe) = sipp.stderr.take() {
-        let _ = tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut stderr).await;
-    }
-    assert!(status.success(), "SIPp saw a complete call (INVITE, ACK, BYE): {status}; {stderr}");
+    let outcome = tokio::task::block_in_place(|| sipp.wait(WAIT)).expect("sipp ran");
+    assert_eq!(
+        (outcome.exit_code, outcome.successful_calls),
+        (Some(0), 1),
+        "SIPp saw a complete call (INVITE, ACK, BYE): {}",
+        outcome.stderr_tail
+    );
     assert_eq!(campus.wait_for_call_records(&call_id).await, ["ANSWERED"], "one record; the 407 is no call");
     service.stop().await;
 }
