@@ -13,6 +13,8 @@ use crate::{Error, Result};
 /// One contact bound to an address of record (RFC 3261 §10), as the registrar writes and reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
+    /// The registrar's id of the binding, unique within the AOR. Stored bit for bit in a signed `bigint`.
+    pub binding_id: u64,
     /// The line whose credentials authenticated the REGISTER.
     pub line_id: i64,
     /// The address of record in the registrar's canonical form, e.g. `sip:4000@campus.test`.
@@ -37,6 +39,8 @@ pub struct Registration {
     pub call_id: String,
     /// CSeq number of the REGISTER.
     pub cseq: u32,
+    /// When the binding was last created or refreshed.
+    pub registered_at: SystemTime,
     /// When the binding lapses.
     pub expires_at: SystemTime,
     /// User-Agent header.
@@ -55,9 +59,10 @@ pub enum UpsertOutcome {
     Stale,
 }
 
-/// Adds or refreshes a binding. It replaces the AOR's binding with the same contact URI (RFC 3261 §10.3) and the
+/// Adds or refreshes a binding. It replaces the AOR's binding with the same contact URI (RFC 3261 §10.3), the
 /// one with the same instance and reg-id (RFC 5626 §6: a new registration of a flow replaces the old, even from a
-/// new contact address), unless one of those has the same Call-ID and an equal or higher CSeq.
+/// new contact address) and the one with the same binding id (the registrar's own identity of the binding),
+/// unless one of those has the same Call-ID and an equal or higher CSeq.
 ///
 /// Writes of one AOR are serialised by a transaction-scoped advisory lock, so concurrent writers cannot both
 /// replace the same binding.
@@ -80,16 +85,19 @@ pub async fn upsert_registration<'a>(
         None => None,
     };
     let transport = r.transport.as_str().to_ascii_lowercase();
+    let binding_id = binding_id_to_db(r.binding_id);
 
     let mut tx = conn.begin().await?;
     sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", r.aor).execute(&mut *tx).await?;
     let replaced = sqlx::query!(
         "SELECT call_id, cseq FROM registrations
-         WHERE aor = $1 AND (contact_uri = $2 OR (reg_id IS NOT NULL AND instance_id = $3 AND reg_id = $4))",
+         WHERE aor = $1
+           AND (contact_uri = $2 OR (reg_id IS NOT NULL AND instance_id = $3 AND reg_id = $4) OR binding_id = $5)",
         r.aor,
         r.contact_uri,
         r.instance_id,
         reg_id,
+        binding_id,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -98,19 +106,21 @@ pub async fn upsert_registration<'a>(
     }
     sqlx::query!(
         "DELETE FROM registrations
-         WHERE aor = $1 AND (contact_uri = $2 OR (reg_id IS NOT NULL AND instance_id = $3 AND reg_id = $4))",
+         WHERE aor = $1
+           AND (contact_uri = $2 OR (reg_id IS NOT NULL AND instance_id = $3 AND reg_id = $4) OR binding_id = $5)",
         r.aor,
         r.contact_uri,
         r.instance_id,
         reg_id,
+        binding_id,
     )
     .execute(&mut *tx)
     .await?;
     sqlx::query!(
         "INSERT INTO registrations
              (line_id, aor, contact_uri, q_thousandths, received_ip, received_port, transport, local_ip, local_port,
-              path, instance_id, reg_id, call_id, cseq, expires_at, user_agent, node_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+              path, instance_id, reg_id, call_id, cseq, expires_at, user_agent, node_id, binding_id, registered_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         r.line_id,
         r.aor,
         r.contact_uri,
@@ -128,6 +138,8 @@ pub async fn upsert_registration<'a>(
         to_db(r.expires_at),
         r.user_agent,
         r.node_id,
+        binding_id,
+        to_db(r.registered_at),
     )
     .execute(&mut *tx)
     .await?;
@@ -164,7 +176,7 @@ pub async fn registrations_for_aor(
     let rows = sqlx::query_as!(
         RegistrationRow,
         "SELECT line_id, aor, contact_uri, q_thousandths, received_ip, received_port, transport, local_ip, local_port,
-                path, instance_id, reg_id, call_id, cseq, expires_at, user_agent, node_id
+                path, instance_id, reg_id, call_id, cseq, expires_at, user_agent, node_id, binding_id, registered_at
          FROM registrations WHERE aor = $1 AND expires_at > $2 ORDER BY contact_uri",
         aor,
         to_db(now),
@@ -179,7 +191,7 @@ pub async fn unexpired_registrations(executor: impl PgExecutor<'_>, now: SystemT
     let rows = sqlx::query_as!(
         RegistrationRow,
         "SELECT line_id, aor, contact_uri, q_thousandths, received_ip, received_port, transport, local_ip, local_port,
-                path, instance_id, reg_id, call_id, cseq, expires_at, user_agent, node_id
+                path, instance_id, reg_id, call_id, cseq, expires_at, user_agent, node_id, binding_id, registered_at
          FROM registrations WHERE expires_at > $1 ORDER BY aor, contact_uri",
         to_db(now),
     )
@@ -206,6 +218,8 @@ struct RegistrationRow {
     expires_at: sqlx::types::time::OffsetDateTime,
     user_agent: Option<String>,
     node_id: Option<String>,
+    binding_id: i64,
+    registered_at: sqlx::types::time::OffsetDateTime,
 }
 
 impl RegistrationRow {
@@ -213,6 +227,7 @@ impl RegistrationRow {
         const TABLE: &str = "registrations";
         let corrupt = |reason: String| Error::CorruptRow { table: TABLE, reason };
         Ok(Registration {
+            binding_id: binding_id_from_db(self.binding_id),
             line_id: self.line_id,
             q_thousandths: self
                 .q_thousandths
@@ -225,6 +240,7 @@ impl RegistrationRow {
             local: SocketAddr::new(ip_from_db(TABLE, self.local_ip)?, port_from_db(TABLE, self.local_port)?),
             reg_id: self.reg_id.map(u32::try_from).transpose().map_err(|_| corrupt("negative reg-id".to_owned()))?,
             cseq: u32::try_from(self.cseq).map_err(|_| corrupt(format!("CSeq {} out of range", self.cseq)))?,
+            registered_at: from_db(self.registered_at),
             expires_at: from_db(self.expires_at),
             aor: self.aor,
             contact_uri: self.contact_uri,
@@ -235,4 +251,13 @@ impl RegistrationRow {
             node_id: self.node_id,
         })
     }
+}
+
+/// The `bigint` holding a binding id: the same 64 bits, read as signed, so every id fits and reads back unchanged.
+fn binding_id_to_db(id: u64) -> i64 {
+    i64::from_ne_bytes(id.to_ne_bytes())
+}
+
+fn binding_id_from_db(stored: i64) -> u64 {
+    u64::from_ne_bytes(stored.to_ne_bytes())
 }

@@ -252,9 +252,9 @@ async fn registrations_need_an_instance_for_a_reg_id_and_a_real_line() {
     let insert = |line_id: i64, instance: &str, reg_id: &str| {
         format!(
             "INSERT INTO registrations (line_id, aor, contact_uri, received_ip, received_port, transport, local_ip,
-                                        local_port, instance_id, reg_id, call_id, cseq, expires_at)
+                                        local_port, instance_id, reg_id, call_id, cseq, expires_at, binding_id)
              VALUES ({line_id}, 'sip:alice-desk@campus.test', 'sip:a@192.0.2.1', '192.0.2.1', 5060, 'udp',
-                     '127.0.0.1', 5060, {instance}, {reg_id}, 'c', 1, now())"
+                     '127.0.0.1', 5060, {instance}, {reg_id}, 'c', 1, now(), 1)"
         )
     };
     let refused = raw(&pool, &insert(c.line_id, "NULL", "1")).await;
@@ -279,9 +279,9 @@ async fn deleting_a_user_removes_lines_and_bindings_but_not_the_device_class_or_
         &pool,
         &format!(
             "INSERT INTO registrations (line_id, aor, contact_uri, received_ip, received_port, transport, local_ip,
-                                        local_port, call_id, cseq, expires_at)
+                                        local_port, call_id, cseq, expires_at, binding_id)
              VALUES ({}, 'sip:alice-desk@campus.test', 'sip:a@192.0.2.1', '192.0.2.1', 5060, 'udp', '127.0.0.1',
-                     5060, 'c', 1, now() + interval '1 hour')",
+                     5060, 'c', 1, now() + interval '1 hour', 1)",
             c.line_id
         ),
     )

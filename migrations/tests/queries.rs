@@ -127,7 +127,11 @@ async fn forwarding_round_trips_and_defaults_to_none() {
 }
 
 fn binding(line_id: i64, contact: &str, call_id: &str, cseq: u32) -> Registration {
+    // One id per contact, as distinct as the registrar's random ones.
+    let binding_id =
+        contact.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     Registration {
+        binding_id,
         line_id,
         aor: "sip:alice-desk@campus.test".into(),
         contact_uri: contact.into(),
@@ -140,6 +144,7 @@ fn binding(line_id: i64, contact: &str, call_id: &str, cseq: u32) -> Registratio
         reg_id: None,
         call_id: call_id.into(),
         cseq,
+        registered_at: at(0),
         expires_at: at(3600),
         user_agent: Some("Yealink SIP-T54W".into()),
         node_id: None,
@@ -231,6 +236,35 @@ async fn registrations_upsert_list_and_delete_like_a_registrar() {
         carillon_db::upsert_registration(&pool, &reg_id_alone).await,
         Err(carillon_db::Error::InvalidInput { what: "reg_id", .. })
     ));
+}
+
+/// The registrar's binding id (all 64 bits) and registration time read back as written, unique per AOR: a write
+/// under an id the AOR already holds replaces that binding, whatever its contact.
+#[tokio::test]
+async fn registrations_keep_the_binding_id_and_registration_time() {
+    let pool = common::migrated_database().await;
+    let c = campus(&pool).await;
+    let high = Registration {
+        binding_id: u64::MAX,
+        registered_at: at(17),
+        ..binding(c.line_id, "sip:alice@198.51.100.7:40123", "reg-1", 1)
+    };
+    let sign_bit = Registration {
+        binding_id: 1 << 63,
+        registered_at: at(42),
+        ..binding(c.line_id, "sip:alice@198.51.100.8:40123", "reg-2", 1)
+    };
+    let elsewhere = Registration { aor: "sip:4711@campus.test".into(), ..high.clone() };
+    for r in [&high, &sign_bit, &elsewhere] {
+        assert_eq!(carillon_db::upsert_registration(&pool, r).await.expect("write"), UpsertOutcome::Written);
+    }
+    let warm = carillon_db::unexpired_registrations(&pool, at(0)).await.expect("warm start");
+    assert_eq!(warm, [elsewhere.clone(), high.clone(), sign_bit.clone()], "the same id in another AOR is its own");
+
+    let renumbered = Registration { contact_uri: "sip:alice@198.51.100.9:40123".into(), cseq: 2, ..sign_bit.clone() };
+    assert_eq!(carillon_db::upsert_registration(&pool, &renumbered).await.expect("same id"), UpsertOutcome::Written);
+    let listed = carillon_db::registrations_for_aor(&pool, &high.aor, at(0)).await.expect("list");
+    assert_eq!(listed, [high, renumbered], "the binding with the id was replaced, not doubled");
 }
 
 #[tokio::test]

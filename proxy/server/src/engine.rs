@@ -281,6 +281,11 @@ impl Engine {
         self.registrar.bindings().len()
     }
 
+    /// The registrar's bindings.
+    pub(crate) fn bindings(&self) -> &carillon_registrar::Bindings {
+        self.registrar.bindings()
+    }
+
     /// Loads bindings at warm start; removals go to the database.
     pub(crate) fn load_bindings(&mut self, bindings: Vec<carillon_registrar::Binding>) {
         let epoch = store::since_epoch(SystemTime::now());

@@ -193,10 +193,9 @@ impl Server {
         let mut engine = Engine::new(settings, io, proxy, transactions, Registrar::default());
         engine.set_emergency_routes(Instant::now(), &emergency);
 
-        let epoch = store::since_epoch(now);
         let mut bindings = Vec::with_capacity(rows.len());
         for row in &rows {
-            match store::binding(row, epoch) {
+            match store::binding(row) {
                 Some(binding) => {
                     if let Ok(aor) = Aor::parse(&row.aor) {
                         engine.know_line(aor, row.line_id);
@@ -231,6 +230,11 @@ impl Server {
     /// The address a transport's listener is bound to (with the port chosen when the configuration said 0).
     pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
         self.transport.local_addr(transport)
+    }
+
+    /// The registrar's bindings before serving: those loaded from the database at start.
+    pub fn bindings(&self) -> &carillon_registrar::Bindings {
+        self.engine.bindings()
     }
 
     /// Serves until `shutdown` completes; then stops taking new requests (503), lets the transactions in

@@ -8,8 +8,6 @@
 //! dropped. When the queue is full the change is dropped with a warning: the binding is still served from memory
 //! and its next refresh writes it whole.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -88,6 +86,7 @@ fn retryable(e: &carillon_db::Error) -> bool {
 /// The row for a binding of line `line_id`.
 pub(crate) fn registration(binding: &Binding, line_id: i64) -> carillon_db::Registration {
     carillon_db::Registration {
+        binding_id: binding.id.0,
         line_id,
         aor: binding.aor.as_str().to_owned(),
         contact_uri: binding.contact.to_string(),
@@ -100,21 +99,19 @@ pub(crate) fn registration(binding: &Binding, line_id: i64) -> carillon_db::Regi
         reg_id: binding.reg_id,
         call_id: binding.call_id.to_string(),
         cseq: binding.cseq,
+        registered_at: UNIX_EPOCH + binding.registered_at,
         expires_at: UNIX_EPOCH + binding.expires_at,
         user_agent: binding.user_agent.as_deref().map(str::to_owned),
         node_id: Some(binding.node.as_str().to_owned()),
     }
 }
 
-/// The binding a stored row describes, for the warm start; `None` when its AOR is not a SIP URI. Rows carry no
-/// binding id, so one is derived from the binding's key (contact, instance, reg-id), which is unique within the
-/// AOR; the registration time is not stored either and is taken as `now`.
-pub(crate) fn binding(row: &carillon_db::Registration, now: Duration) -> Option<Binding> {
+/// The binding a stored row describes, for the warm start, under the id and registration time the registrar gave
+/// it; `None` when its AOR is not a SIP URI.
+pub(crate) fn binding(row: &carillon_db::Registration) -> Option<Binding> {
     let aor = Aor::parse(&row.aor).ok()?;
-    let mut hasher = DefaultHasher::new();
-    (&row.contact_uri, &row.instance_id, row.reg_id).hash(&mut hasher);
     Some(Binding {
-        id: BindingId(hasher.finish()),
+        id: BindingId(row.binding_id),
         aor,
         contact: row.contact_uri.as_str().into(),
         q: row.q_thousandths,
@@ -123,7 +120,7 @@ pub(crate) fn binding(row: &carillon_db::Registration, now: Duration) -> Option<
         call_id: row.call_id.as_str().into(),
         cseq: row.cseq,
         expires_at: row.expires_at.duration_since(UNIX_EPOCH).unwrap_or_default(),
-        registered_at: now,
+        registered_at: since_epoch(row.registered_at),
         path: row.path.iter().map(|p| Arc::from(p.as_str())).collect(),
         flow: Flow { transport: row.transport, source: row.received, local: row.local, id: None },
         node: NodeId::new(row.node_id.as_deref().unwrap_or("")),
@@ -144,6 +141,7 @@ mod tests {
     #[test]
     fn a_binding_survives_the_row_round_trip() {
         let row = carillon_db::Registration {
+            binding_id: u64::MAX - 1,
             line_id: 7,
             aor: "sip:4000@campus.test".to_owned(),
             contact_uri: "sip:4000@192.0.2.1:5062".to_owned(),
@@ -156,13 +154,14 @@ mod tests {
             reg_id: Some(1),
             call_id: "reg-1".to_owned(),
             cseq: 3,
+            registered_at: UNIX_EPOCH + Duration::from_secs(1_999_996_400),
             expires_at: UNIX_EPOCH + Duration::from_secs(2_000_000_000),
             user_agent: Some("phone".to_owned()),
             node_id: Some("sip1".to_owned()),
         };
-        let binding = binding(&row, Duration::from_secs(1_900_000_000)).expect("a SIP AOR");
+        let binding = binding(&row).expect("a SIP AOR");
+        assert_eq!(binding.id, BindingId(u64::MAX - 1), "the stored id, not one made up");
+        assert_eq!(binding.registered_at, Duration::from_secs(1_999_996_400), "the stored time, not the load time");
         assert_eq!(registration(&binding, 7), row);
-        let again = super::binding(&row, Duration::ZERO).expect("a SIP AOR");
-        assert_eq!(again.id, binding.id, "the id is derived from the binding's key alone");
     }
 }

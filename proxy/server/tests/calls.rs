@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use carillon_sip::auth::Algorithm;
 use carillon_sip::{HeaderName, Message, StatusCode};
@@ -124,8 +124,24 @@ async fn bindings_survive_a_restart_on_the_same_database_warm_start() {
     assert_eq!(ok.status(), Some(StatusCode::OK));
     campus.wait_for_contacts("4001", |c| c == [contact.clone()]).await;
     first.stop().await;
+    let aor = format!("sip:4001@{DOMAIN}");
+    let stored = carillon_db::registrations_for_aor(&campus.pool, &aor, SystemTime::now()).await.expect("stored");
+    let [stored] = stored.as_slice() else { panic!("one stored binding: {stored:?}") };
 
-    let second = Running::start(config(&campus)).await;
+    // Wait so a registration time taken at load would differ from the stored one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let restarted = carillon_proxy::Server::start(config(&campus)).await.expect("the service starts again");
+    let aor = carillon_registrar::Aor::parse(&aor).expect("AOR");
+    let loaded = restarted.bindings().get(&aor);
+    let [loaded] = loaded else { panic!("one loaded binding: {loaded:?}") };
+    assert_eq!(loaded.id.0, stored.binding_id, "the registrar's id survives the restart");
+    assert_eq!(
+        SystemTime::UNIX_EPOCH + loaded.registered_at,
+        stored.registered_at,
+        "the registration time survives the restart"
+    );
+    assert!(stored.registered_at < SystemTime::now() - Duration::from_secs(1), "registered before the restart");
+    let second = Running::serve(restarted);
     let mut caller = Ua::new(second.udp, "4000", &campus.password("4000")).await;
     let call_id = format!("call-{}", caller.unique());
     let invite = common::authenticated_invite(&mut caller, "4001", &call_id).await;

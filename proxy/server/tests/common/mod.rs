@@ -158,7 +158,11 @@ pub(crate) struct Running {
 impl Running {
     pub(crate) async fn start(config: Config) -> Running {
         init_logs();
-        let server = carillon_proxy::Server::start(config).await.expect("the service starts");
+        Running::serve(carillon_proxy::Server::start(config).await.expect("the service starts"))
+    }
+
+    /// Serves with a service already started.
+    pub(crate) fn serve(server: carillon_proxy::Server) -> Running {
         let udp = server.local_addr(Transport::Udp).expect("UDP listener");
         let tcp = server.local_addr(Transport::Tcp).expect("TCP listener");
         let (stop, stopped) = oneshot::channel::<()>();

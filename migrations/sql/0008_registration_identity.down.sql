@@ -1,0 +1,2 @@
+DROP INDEX registrations_aor_binding_id_key;
+ALTER TABLE registrations DROP COLUMN registered_at, DROP COLUMN binding_id;
