@@ -400,6 +400,8 @@ fn registrations_and_nodes_are_listed() {
         for (username, port) in [("4711", 40000), ("4712", 40001)] {
             let line = carillon_db::line_credentials(&pool, username, "uni.test").await.expect("query").expect("line");
             let registration = carillon_db::Registration {
+                binding_id: u64::from(port),
+                registered_at: now,
                 line_id: line.line_id,
                 aor: format!("sip:{username}@uni.test"),
                 contact_uri: format!("sip:{username}@127.0.0.1:{port}"),
