@@ -69,6 +69,7 @@ pub struct LinphoneBuilder {
     source: AudioSource,
     lifetime: Duration,
     sip_port: Option<u16>,
+    outbound_proxy: Option<SocketAddr>,
 }
 
 impl LinphoneBuilder {
@@ -99,6 +100,15 @@ impl LinphoneBuilder {
     /// The SIP port; a free one by default.
     pub fn sip_port(mut self, port: u16) -> LinphoneBuilder {
         self.sip_port = Some(port);
+        self
+    }
+
+    /// Sends every request of the proxy configuration that [`Linphone::register`] creates through `proxy` (a
+    /// loose route, `[proxy_default_values] reg_route`), as a phone provisioned with an outbound proxy does: a call
+    /// to `sip:<user>@<domain>`, or the target of a REFER, then reaches the proxy without a DNS lookup of the
+    /// domain.
+    pub fn outbound_proxy(mut self, proxy: SocketAddr) -> LinphoneBuilder {
+        self.outbound_proxy = Some(proxy);
         self
     }
 
@@ -226,8 +236,13 @@ impl LinphoneBuilder {
              capture=0\n\
              display=0\n\
              automatically_initiate=0\n\
-             automatically_accept=0\n",
+             automatically_accept=0\n\
+             {route}",
             user = self.user,
+            route = self
+                .outbound_proxy
+                .map(|proxy| format!("[proxy_default_values]\nreg_route=sip:{proxy};lr\n"))
+                .unwrap_or_default(),
         )
     }
 }
@@ -266,6 +281,7 @@ impl Linphone {
             source: AudioSource::Silence,
             lifetime: DEFAULT_LIFETIME,
             sip_port: None,
+            outbound_proxy: None,
         }
     }
 
