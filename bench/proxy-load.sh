@@ -38,6 +38,7 @@
 #   CALL_HOLD_MS        time between the ACK and the BYE (default 1000)
 #   KAMAILIO_CHILDREN   Kamailio's UDP worker processes (default 8, Kamailio's own default: its workers wait for
 #                       PostgreSQL synchronously, so fewer would measure the database's latency, not Kamailio)
+#   KAMAILIO_DB_MODE    usrloc db_mode: 1 write-through (default, as carillon-proxy), 0 memory only
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -51,6 +52,7 @@ REGISTER_RATES=${REGISTER_RATES:-500 1000 2000 4000 8000}
 CALL_RATES=${CALL_RATES:-100 200 400 800 1600}
 CALL_HOLD_MS=${CALL_HOLD_MS:-1000}
 KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-8}
+KAMAILIO_DB_MODE=${KAMAILIO_DB_MODE:-1}
 DOMAIN=campus.test
 CLK_TCK=$(getconf CLK_TCK)
 RESULTS=$BENCH_DIR/results.txt
@@ -195,11 +197,11 @@ note "carillon-proxy on udp:127.0.0.1:$CARILLON_PORT"
 CARILLON_PID=$!
 PIDS+=("$CARILLON_PID")
 
-note "Kamailio on udp:127.0.0.1:$KAMAILIO_PORT ($KAMAILIO_CHILDREN children)"
+note "Kamailio on udp:127.0.0.1:$KAMAILIO_PORT ($KAMAILIO_CHILDREN children, usrloc db_mode $KAMAILIO_DB_MODE)"
 mkdir -p "$BENCH_DIR/kamailio"
 kamailio -f "$HERE/kamailio.cfg" -DD -E -Y "$BENCH_DIR/kamailio" -P "$BENCH_DIR/kamailio/kamailio.pid" -m 256 -M 16 \
     -A "LISTEN=udp:127.0.0.1:$KAMAILIO_PORT" -A "DBURL=\"$KAMAILIO_DBURL\"" \
-    -A "CTL_SOCK=\"unix:$BENCH_DIR/kamailio/ctl.sock\"" -A "CHILDREN=$KAMAILIO_CHILDREN" \
+    -A "CTL_SOCK=\"unix:$BENCH_DIR/kamailio/ctl.sock\"" -A "CHILDREN=$KAMAILIO_CHILDREN" -A "DB_MODE=$KAMAILIO_DB_MODE" \
     >"$BENCH_DIR/kamailio/kamailio.log" 2>&1 &
 KAMAILIO_PID=$!
 PIDS+=("$KAMAILIO_PID")
@@ -368,7 +370,7 @@ say "carillon-proxy against Kamailio, $(date -u '+%Y-%m-%d %H:%M UTC')"
 say "machine: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r), Debian $(cat /etc/debian_version)"
 say "load average before/after: $LOAD_BEFORE / $LOAD_AFTER"
 say "carillon-proxy: $CARILLON_PROXY_BIN ($BUILT_FROM); $(kamailio -v | head -n 1 | sed 's/^version: //'); $(sipp -v 2>&1 | awk 'NF {print $1, $2; exit}'); PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $3}')"
-say "users: $((USERS - 1)) registering and calling, callee $CALLEE at a SIPp UAS; steps of $STEP_SECONDS s, at most $PHASE_SECONDS s per load and server; call duration $CALL_HOLD_MS ms"
+say "users: $((USERS - 1)) registering and calling, callee $CALLEE at a SIPp UAS; steps of $STEP_SECONDS s, at most $PHASE_SECONDS s per load and server; call duration $CALL_HOLD_MS ms; Kamailio: $KAMAILIO_CHILDREN children, usrloc db_mode $KAMAILIO_DB_MODE"
 say ""
 say "steps (cpu_pct: per cent of one CPU; cpu_ms_per_op: server CPU per successful call; memory after the step):"
 column -t -s $'\t' "$BENCH_DIR/steps.tsv" | tee -a "$RESULTS"
