@@ -845,3 +845,33 @@ proptest! {
         prop_assert!(now <= last_input + 64 * T1 + T4 + ms(10), "ended {:?} after the last input", now - last_input);
     }
 }
+
+/// The container keeps deadlines in order: its earliest deadline is the earliest of its transactions, and a
+/// timeout fires only the transactions that are due (the others keep theirs).
+#[test]
+fn container_deadlines_are_the_earliest_and_only_due_transactions_fire() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(TimerConfig::default());
+    let mut keys = Vec::new();
+    for i in 0..50u64 {
+        let started = t0 + Duration::from_millis(10 * i);
+        keys.push(txs.start_client(started, request(&Method::Options, &format!("z9hG4bKdl{i}")), UDP).expect("start"));
+    }
+    while txs.poll_transmit().is_some() {}
+    let earliest = keys.iter().filter_map(|k| txs.get(k).and_then(Transaction::poll_timeout)).min();
+    assert_eq!(txs.poll_timeout(), earliest);
+    assert_eq!(earliest, Some(t0 + Duration::from_millis(500)), "Timer E of the first request");
+
+    // At 0.5 s + 95 ms the first ten requests are due for their first retransmission, the others not yet.
+    let now = t0 + Duration::from_millis(595);
+    txs.handle_timeout(now);
+    let mut retransmitted = 0;
+    while let Some((_, transmit)) = txs.poll_transmit() {
+        assert!(transmit.retransmission);
+        retransmitted += 1;
+    }
+    assert_eq!(retransmitted, 10);
+    let earliest = keys.iter().filter_map(|k| txs.get(k).and_then(Transaction::poll_timeout)).min();
+    assert_eq!(txs.poll_timeout(), earliest);
+    assert_eq!(earliest, Some(t0 + Duration::from_millis(600)), "Timer E of the eleventh request");
+}

@@ -5,7 +5,7 @@
 //! transaction for timers, which is fine for thousands of transactions; an element with more keeps its own
 //! tables (and timer wheel) over [`Transaction`] values and [`TransactionKey`]s.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
 use super::client::{ClientInvite, ClientNonInvite};
@@ -161,6 +161,47 @@ pub struct Transactions {
     transmit_ready: VecDeque<TransactionKey>,
     /// Transactions that may have events to poll.
     event_ready: VecDeque<TransactionKey>,
+    /// Every transaction's next deadline, ordered, so finding the earliest and the due ones does not walk the
+    /// whole table: a UDP non-INVITE transaction lives 32 s after its answer, so a busy registrar holds tens of
+    /// thousands of them and asks for the next deadline after every message.
+    schedule: Schedule,
+}
+
+/// Deadlines ordered by time (ties by insertion), with each transaction's current slot.
+#[derive(Debug, Default)]
+struct Schedule {
+    by_time: BTreeMap<(Instant, u64), TransactionKey>,
+    slot_of: HashMap<TransactionKey, (Instant, u64)>,
+    next_sequence: u64,
+}
+
+impl Schedule {
+    /// Records `deadline` as the next one of `key` (none: it has no timer running).
+    fn set(&mut self, key: &TransactionKey, deadline: Option<Instant>) {
+        let current = self.slot_of.get(key).copied();
+        if current.map(|(at, _)| at) == deadline {
+            return;
+        }
+        if let Some(slot) = current {
+            self.by_time.remove(&slot);
+            self.slot_of.remove(key);
+        }
+        if let Some(at) = deadline {
+            let slot = (at, self.next_sequence);
+            self.next_sequence += 1;
+            self.by_time.insert(slot, key.clone());
+            self.slot_of.insert(key.clone(), slot);
+        }
+    }
+
+    fn earliest(&self) -> Option<Instant> {
+        self.by_time.keys().next().map(|&(at, _)| at)
+    }
+
+    /// The transactions whose deadline is at or before `now`, earliest first.
+    fn due(&self, now: Instant) -> Vec<TransactionKey> {
+        self.by_time.range(..=(now, u64::MAX)).map(|(_, key)| key.clone()).collect()
+    }
 }
 
 impl Transactions {
@@ -241,13 +282,7 @@ impl Transactions {
 
     /// Fires every timer due at `now`, in every transaction.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<TransactionKey> = self
-            .entries
-            .iter()
-            .filter(|(_, t)| t.poll_timeout().is_some_and(|at| at <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
+        for key in self.schedule.due(now) {
             if let Some(transaction) = self.entries.get_mut(&key) {
                 transaction.handle_timeout(now);
             }
@@ -257,17 +292,17 @@ impl Transactions {
 
     /// The earliest deadline of any transaction.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.entries.values().filter_map(Transaction::poll_timeout).min()
+        self.schedule.earliest()
     }
 
     /// The next message to send, and the transaction it belongs to.
     pub fn poll_transmit(&mut self) -> Option<(TransactionKey, Transmit)> {
-        poll_ready(&mut self.entries, &mut self.transmit_ready, Transaction::poll_transmit)
+        poll_ready(&mut self.entries, &mut self.schedule, &mut self.transmit_ready, Transaction::poll_transmit)
     }
 
     /// The next event for the TU, and the transaction it comes from.
     pub fn poll_event(&mut self) -> Option<(TransactionKey, Event)> {
-        poll_ready(&mut self.entries, &mut self.event_ready, Transaction::poll_event)
+        poll_ready(&mut self.entries, &mut self.schedule, &mut self.event_ready, Transaction::poll_event)
     }
 
     /// The transaction with this key.
@@ -304,7 +339,10 @@ impl Transactions {
         self.entries.is_empty()
     }
 
+    /// Every input to a transaction goes through here: its output is queued for polling and its next deadline
+    /// is recorded.
     fn mark_ready(&mut self, key: &TransactionKey) {
+        self.schedule.set(key, self.entries.get(key).and_then(Transaction::poll_timeout));
         if self.transmit_ready.back() != Some(key) {
             self.transmit_ready.push_back(key.clone());
         }
@@ -319,6 +357,7 @@ impl Transactions {
 /// other output either.
 fn poll_ready<T>(
     entries: &mut HashMap<TransactionKey, Transaction>,
+    schedule: &mut Schedule,
     ready: &mut VecDeque<TransactionKey>,
     poll: fn(&mut Transaction) -> Option<T>,
 ) -> Option<(TransactionKey, T)> {
@@ -330,6 +369,7 @@ fn poll_ready<T>(
             && entries.get(&key).is_some_and(|t| t.is_terminated() && !t.has_output())
         {
             entries.remove(&key);
+            schedule.set(&key, None);
         }
     }
     None
