@@ -136,7 +136,13 @@ pub fn stateless_response(raw: &[u8], status: StatusCode, reason: &str, to_tag: 
             }
             continue;
         }
-        let name = line.iter().position(|&b| b == b':').map(|colon| line[..colon].trim_ascii());
+        // Only a token before the colon is a header name: a line such as `\rVia: ...` is not a Via line, and copying
+        // it would make the answer itself malformed.
+        let name = line
+            .iter()
+            .position(|&b| b == b':')
+            .map(|colon| line[..colon].trim_ascii_end())
+            .filter(|name| !name.is_empty() && name.iter().all(|&b| carillon_sip::text::is_token_char(b)));
         let Some(name) = name else {
             keeping = false;
             continue;
@@ -309,6 +315,16 @@ mod tests {
     fn rfc3581_4_response_goes_to_rport() {
         let t = response_target(&via("SIP/2.0/UDP 10.0.0.1:5060;rport=40000;received=192.0.2.9")).expect("ok");
         assert_eq!(t.addr, addr("192.0.2.9:40000"));
+    }
+
+    #[test]
+    fn stateless_response_skips_lines_whose_name_is_not_a_token() {
+        let raw =
+            b"INVITE sip:bob@b.test SIP/2.0\r\nVia: SIP/2.0/UDP h.a.test;branch=z9hG4bK1\r\n\rVia: SIP/2.0/UDP x\r\n\
+                    From: <sip:a@a.test>;tag=9\r\nTo: <sip:bob@b.test>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n";
+        let out = stateless_response(raw, StatusCode::BAD_REQUEST, "Bad Request", "t1").expect("answer");
+        let parsed = carillon_sip::Message::parse(out).expect("the answer itself parses");
+        assert_eq!(parsed.header_lines(carillon_sip::HeaderName::Via).count(), 1);
     }
 
     #[test]
