@@ -139,6 +139,8 @@ SIPP_PORT=$(free_port 5310)
 
 if id postgres >/dev/null 2>&1; then PG_USER=postgres; else PG_USER=nobody; fi
 note "PostgreSQL on 127.0.0.1:$PG_PORT (as $PG_USER)"
+# mktemp makes the work directory private to root; PostgreSQL's user must be able to enter it.
+chmod 0755 "$BENCH_DIR"
 install -d -m 0700 -o "$PG_USER" "$BENCH_DIR/pg"
 as_pg "$PG_BINDIR/initdb" -D "$BENCH_DIR/pg/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
 printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nmax_connections = 200\n" \
