@@ -137,7 +137,8 @@ struct Origin {
 #[derive(Debug)]
 struct ServerEntry {
     origin: Origin,
-    call_id: String,
+    /// The sender shard of its Call-ID ([`shard_of`]), so that one call's messages leave in order.
+    shard: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -151,7 +152,8 @@ struct ClientEntry {
     purpose: Purpose,
     target: Target,
     server_name: Option<String>,
-    call_id: String,
+    /// The sender shard of its Call-ID ([`shard_of`]).
+    shard: usize,
 }
 
 #[derive(Debug)]
@@ -367,11 +369,11 @@ impl Engine {
             }
             return;
         }
-        let call_id = message.call_id().unwrap_or_default().to_owned();
+        let shard = shard_of(message.call_id().unwrap_or_default());
         let reliability = Reliability::of_transport(transport.as_str());
         match self.transactions.start_server(now, message, reliability) {
             Ok(key) => {
-                self.servers.insert(key, ServerEntry { origin, call_id });
+                self.servers.insert(key, ServerEntry { origin, shard });
             }
             Err(e) => debug!(error = %e, %source, "request without a transaction key dropped"),
         }
@@ -406,11 +408,11 @@ impl Engine {
                 server_name: client.server_name.clone(),
                 key: Some(key.clone()),
             };
-            let shard = shard_of(&client.call_id);
+            let shard = client.shard;
             self.send_to_shard(shard, job);
         } else {
             let Some(server) = self.servers.get(key) else { return };
-            let shard = shard_of(&server.call_id);
+            let shard = server.shard;
             let job = SendJob::Response { message, connection: server.origin.connection, key: Some(key.clone()) };
             self.send_to_shard(shard, job);
         }
@@ -741,8 +743,14 @@ impl Engine {
         for (name, value) in &reply.headers {
             builder = builder.header(name, value);
         }
-        if let Ok(response) = builder.build() {
+        let Ok(response) = builder.build() else { return };
+        if request.method() == Some(&Method::Invite) {
+            // The INVITE transaction stays: it absorbs the ACK of the challenge.
             self.respond(now, key, response);
+        } else if !self.transactions.send_final_response_and_end(now, key, response) {
+            // RFC 3261 §8.2.7: every copy of the request gets the same challenge, so none is kept for Timer J
+            // (32 s on UDP, for each of the thousands of REGISTERs a second a campus reboot brings).
+            debug!(?key, "challenge not taken by its server transaction");
         }
     }
 
@@ -999,13 +1007,13 @@ impl Engine {
         }
         let reliability = if target.transport.is_reliable() { Reliability::Reliable } else { Reliability::Unreliable };
         let is_invite = message.method() == Some(&Method::Invite);
-        let call_id = message.call_id().unwrap_or_default().to_owned();
+        let shard = shard_of(message.call_id().unwrap_or_default());
         match self.transactions.start_client(now, message, reliability) {
             Ok(key) => {
                 if let (Purpose::Branch(context, branch), true) = (purpose, is_invite) {
                     self.branches.insert((context, branch), key.clone());
                 }
-                self.clients.insert(key, ClientEntry { purpose, target, server_name, call_id });
+                self.clients.insert(key, ClientEntry { purpose, target, server_name, shard });
             }
             Err(e) => {
                 debug!(error = %e, "client transaction not started");
@@ -1099,6 +1107,7 @@ fn needs_flow(binding: &carillon_registrar::Target) -> bool {
     ip.is_some_and(|ip| ip != binding.flow.source.ip())
 }
 
+/// Which sender task sends for a Call-ID: one per call keeps its messages in order.
 fn shard_of(call_id: &str) -> usize {
     let mut hasher = DefaultHasher::new();
     call_id.hash(&mut hasher);

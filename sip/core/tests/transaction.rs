@@ -875,3 +875,31 @@ fn container_deadlines_are_the_earliest_and_only_due_transactions_fire() {
     assert_eq!(txs.poll_timeout(), earliest);
     assert_eq!(earliest, Some(t0 + Duration::from_millis(600)), "Timer E of the eleventh request");
 }
+
+#[test]
+fn a_challenge_sent_statelessly_leaves_nothing_behind_rfc3261_8_2_7() {
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/register.sip")).expect("data");
+    let register = |n: usize| {
+        let text = template.replace("branch=z9hG4bK2f1a3c", &format!("branch=z9hG4bK2f1a3c{n:08}"));
+        Message::parse(bytes::Bytes::from(text)).expect("valid REGISTER")
+    };
+    let now = Instant::now();
+    let mut table = Transactions::new(TimerConfig::default());
+    let request = register(1);
+    let challenge = Message::response_to(&request, StatusCode::UNAUTHORIZED)
+        .header("WWW-Authenticate", "Digest realm=\"campus.example.edu\", nonce=\"abc\", qop=\"auth\"")
+        .to_tag("as7d2f")
+        .build()
+        .expect("response");
+    let key = table.start_server(now, request, Reliability::Unreliable).expect("server transaction");
+    while table.poll_event().is_some() {}
+    assert!(table.send_final_response_and_end(now, &key, challenge));
+    let sent = table.poll_transmit().expect("the 401 is sent");
+    assert!(sent.1.contents.starts_with(b"SIP/2.0 401"));
+    while table.poll_event().is_some() {}
+    assert!(table.is_empty(), "nothing is kept to absorb retransmissions");
+    // A retransmission is a new request for the TU, which challenges it again.
+    let key = table.start_server(now, register(1), Reliability::Unreliable).expect("new transaction");
+    assert!(matches!(table.poll_event(), Some((k, Event::Request(_))) if k == key));
+}

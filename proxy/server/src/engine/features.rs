@@ -35,7 +35,7 @@ use carillon_db::{CallPermissions, EmergencyRoute, LineCredentials};
 use carillon_proxy_core::{BranchId, ContextId, Target as ProxyTarget, Targets};
 use carillon_registrar::Aor;
 use carillon_sip::auth::ClientNonceState;
-use carillon_sip::transaction::{Event, TransactionKey, build_cancel};
+use carillon_sip::transaction::{Event, Transaction, TransactionKey, build_cancel};
 use carillon_sip::uri::{SipUri, Uri};
 use carillon_sip::{HeaderName, Message, Method};
 use sqlx::PgPool;
@@ -363,10 +363,14 @@ impl Engine {
         let Some(trunk) = self.features.calls.get(&context).and_then(|c| c.trunk_to_answer(branch)) else {
             return false;
         };
-        let (Some(sent), Some(client)) = (self.transactions.get(key), self.clients.get(key)) else { return false };
+        let (Some(sent), Some(client)) =
+            (self.transactions.get(key).and_then(Transaction::request), self.clients.get(key))
+        else {
+            return false;
+        };
         let (target, server_name) = (client.target, client.server_name.clone());
         let cnonce: [u8; 16] = rand::random();
-        match trunk.answer(sent.request(), challenge, &mut self.features.nonces, &cnonce, rand::random()) {
+        match trunk.answer(sent, challenge, &mut self.features.nonces, &cnonce, rand::random()) {
             Ok(retry) => {
                 debug!(%context, %branch, trunk = %trunk.name, "trunk challenge answered");
                 if let Some(call) = self.features.calls.get_mut(&context) {
@@ -394,7 +398,8 @@ impl Engine {
     ) -> Message {
         if self.features.calls.get(&context).is_some_and(|c| c.is_retried(branch))
             && let Some(transaction) = self.transactions.get(key)
-            && let Ok(own) = build_cancel(transaction.request())
+            && let Some(invite) = transaction.request()
+            && let Ok(own) = build_cancel(invite)
         {
             return own;
         }

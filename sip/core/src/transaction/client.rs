@@ -68,6 +68,8 @@ fn hop_request(invite: &Message, method: &Method, to: &str) -> Result<Message, E
 #[derive(Debug)]
 pub struct ClientInvite {
     core: Core<InviteState>,
+    /// The INVITE, for the ACK of a non-2xx answer and for CANCEL.
+    request: Message,
     /// The INVITE as sent, resent verbatim on Timer A.
     wire: Bytes,
 }
@@ -127,11 +129,7 @@ impl Phase for InviteState {
     }
 }
 
-machine_api!(
-    ClientInvite,
-    key: "The key responses are matched with.",
-    request: "The INVITE this transaction sends."
-);
+machine_api!(ClientInvite, key: "The key responses are matched with.");
 
 impl ClientInvite {
     /// Starts the transaction for `request` (an INVITE whose top Via has an RFC 3261 branch) at `now`: the
@@ -151,8 +149,13 @@ impl ClientInvite {
             timer_c: timers.timer_c().map(|c| now + c),
             cancel_wait: None,
         };
-        let (core, wire) = Core::client(request, timers, reliability, state)?;
-        Ok(ClientInvite { core, wire })
+        let (core, wire) = Core::client(&request, timers, reliability, state)?;
+        Ok(ClientInvite { core, request, wire })
+    }
+
+    /// The INVITE this transaction sends.
+    pub fn request(&self) -> &Message {
+        &self.request
     }
 
     /// A response matched to this transaction. Requests, and responses whose CSeq method is not INVITE, are
@@ -181,7 +184,7 @@ impl ClientInvite {
                 } else {
                     // A final response whose ACK cannot be built is malformed; it is dropped like any other
                     // malformed response and the transaction waits for a good one (or its timer).
-                    let Ok(ack) = build_ack(&core.request, &response) else { return };
+                    let Ok(ack) = build_ack(&self.request, &response) else { return };
                     let ack = ack.to_bytes();
                     core.out.send(&ack);
                     core.out.event(Event::Response(response));
@@ -223,7 +226,7 @@ impl ClientInvite {
 
     /// A CANCEL for this transaction's INVITE (see [`build_cancel`]).
     pub fn build_cancel(&self) -> Result<Message, Error> {
-        build_cancel(&self.core.request)
+        build_cancel(&self.request)
     }
 
     fn fire(&mut self, timer: Timer, now: Instant) {
@@ -256,6 +259,8 @@ impl ClientInvite {
 #[derive(Debug)]
 pub struct ClientNonInvite {
     core: Core<NonInviteState>,
+    /// The request, for the TU (a challenged request is sent again with credentials).
+    request: Message,
     /// The request as sent, resent verbatim on Timer E.
     wire: Bytes,
 }
@@ -300,11 +305,7 @@ impl Phase for NonInviteState {
     }
 }
 
-machine_api!(
-    ClientNonInvite,
-    key: "The key responses are matched with.",
-    request: "The request this transaction sends."
-);
+machine_api!(ClientNonInvite, key: "The key responses are matched with.");
 
 impl ClientNonInvite {
     /// Starts the transaction for `request` (neither INVITE nor ACK, top Via with an RFC 3261 branch) at `now`:
@@ -322,8 +323,13 @@ impl ClientNonInvite {
             timer_e: Retransmit::start(now, timers.first_retransmit(reliability)),
             timer_f: now + timers.transaction_timeout(),
         };
-        let (core, wire) = Core::client(request, timers, reliability, state)?;
-        Ok(ClientNonInvite { core, wire })
+        let (core, wire) = Core::client(&request, timers, reliability, state)?;
+        Ok(ClientNonInvite { core, request, wire })
+    }
+
+    /// The request this transaction sends.
+    pub fn request(&self) -> &Message {
+        &self.request
     }
 
     /// A response matched to this transaction. Requests, and responses whose CSeq method is not the request's,

@@ -1,7 +1,8 @@
 //! Transaction matching: which transaction a received message belongs to (RFC 3261 §17.1.3, §17.2.3, §9.2).
 //!
-//! A [`TransactionKey`] is owned and hashable, so a driver keeps its transactions in a `HashMap` and looks each
-//! received message up with the key computed from it:
+//! A [`TransactionKey`] is owned, hashable and cheap to clone (clones share one allocation: a busy element keeps
+//! each key in several tables), so a driver keeps its transactions in a `HashMap` and looks each received message
+//! up with the key computed from it:
 //! - a response belongs to the client transaction with the same top Via branch and CSeq method (§17.1.3; the
 //!   method is needed because a CANCEL shares the branch of the INVITE it cancels);
 //! - a request whose top Via branch starts with the magic cookie `z9hG4bK` (and has something after it) belongs
@@ -15,13 +16,15 @@
 //! Branches, tags and the Call-ID are compared as written (retransmissions are copies, and RFC 3261 §20.8 makes
 //! the Call-ID case-sensitive); host names and transports are compared case-insensitively.
 
+use std::sync::Arc;
+
 use crate::error::Error;
 use crate::headers::Via;
 use crate::message::{HeaderName, Message, Method};
 
 /// Identifies one transaction. See the module documentation for what is compared.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TransactionKey(Key);
+pub struct TransactionKey(Arc<Key>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -30,7 +33,7 @@ enum Key {
     /// §17.2.3 with an RFC 3261 branch.
     Server { branch: Box<str>, sent_by: Box<str>, method: Method },
     /// §17.2.3 for requests without an RFC 3261 branch.
-    Rfc2543(Box<Rfc2543Key>),
+    Rfc2543(Rfc2543Key),
 }
 
 /// The RFC 2543 identity of a request.
@@ -58,7 +61,7 @@ impl TransactionKey {
     pub fn for_client_request(request: &Message) -> Result<TransactionKey, Error> {
         let method = request.method().ok_or(Error::BadStartLine)?.clone();
         let branch = rfc3261_branch(&request.top_via()?)?;
-        Ok(TransactionKey(Key::Client { branch: branch.into(), method }))
+        Ok(TransactionKey(Arc::new(Key::Client { branch: branch.into(), method })))
     }
 
     /// The key of the client transaction a response belongs to: its top Via branch and CSeq method (§17.1.3).
@@ -68,7 +71,7 @@ impl TransactionKey {
         }
         let branch = rfc3261_branch(&response.top_via()?)?;
         let method = response.cseq()?.method();
-        Ok(TransactionKey(Key::Client { branch: branch.into(), method }))
+        Ok(TransactionKey(Arc::new(Key::Client { branch: branch.into(), method })))
     }
 
     /// The key of the server transaction a received request belongs to (§17.2.3). An ACK gets the key of the
@@ -90,7 +93,7 @@ impl TransactionKey {
 
     /// The method of the transaction (INVITE for an ACK's key).
     pub fn method(&self) -> &Method {
-        match &self.0 {
+        match &*self.0 {
             Key::Client { method, .. } | Key::Server { method, .. } => method,
             Key::Rfc2543(k) => &k.method,
         }
@@ -98,7 +101,7 @@ impl TransactionKey {
 
     /// The branch, unless this is an RFC 2543 key.
     pub fn branch(&self) -> Option<&str> {
-        match &self.0 {
+        match &*self.0 {
             Key::Client { branch, .. } | Key::Server { branch, .. } => Some(branch),
             Key::Rfc2543(_) => None,
         }
@@ -106,12 +109,12 @@ impl TransactionKey {
 
     /// Whether this key identifies a client transaction.
     pub fn is_client(&self) -> bool {
-        matches!(self.0, Key::Client { .. })
+        matches!(*self.0, Key::Client { .. })
     }
 
     /// Whether this server key was built by the RFC 2543 fallback (no RFC 3261 branch in the request).
     pub fn is_rfc2543(&self) -> bool {
-        matches!(self.0, Key::Rfc2543(_))
+        matches!(*self.0, Key::Rfc2543(_))
     }
 }
 
@@ -126,12 +129,16 @@ fn rfc3261_branch<'a>(via: &Via<'a>) -> Result<&'a str, Error> {
 fn server_key(request: &Message, method: Method) -> Result<TransactionKey, Error> {
     let via = request.top_via()?;
     if let Ok(branch) = rfc3261_branch(&via) {
-        return Ok(TransactionKey(Key::Server { branch: branch.into(), sent_by: sent_by(&via).into(), method }));
+        return Ok(TransactionKey(Arc::new(Key::Server {
+            branch: branch.into(),
+            sent_by: sent_by(&via).into(),
+            method,
+        })));
     }
     let invite_class = method == Method::Invite;
     let to_tag = if invite_class { None } else { request.to()?.tag().map(Into::into) };
     let cseq = request.cseq()?.seq;
-    Ok(TransactionKey(Key::Rfc2543(Box::new(Rfc2543Key {
+    Ok(TransactionKey(Arc::new(Key::Rfc2543(Rfc2543Key {
         request_uri: request.request_uri().ok_or(Error::BadStartLine)?.trim().into(),
         to_tag,
         from_tag: request.from()?.tag().map(Into::into),

@@ -1,5 +1,5 @@
 //! What the four transaction machines share: [`Core`], the part of a transaction that is the same whatever its
-//! kind (key, request, timer values, reliability, current state, output queues), the steps every kind takes the
+//! kind (key, timer values, reliability, current state, output queues), the steps every kind takes the
 //! same way (ending, failing on a transport error, entering a wait that is zero on reliable transports, firing
 //! due timers), and [`machine_api`], the public methods that only read or drain a [`Core`].
 //!
@@ -38,8 +38,6 @@ pub(super) trait Phase {
 #[derive(Debug)]
 pub(super) struct Core<S> {
     pub(super) key: TransactionKey,
-    /// The request the transaction sends (client) or was created for (server).
-    pub(super) request: Message,
     pub(super) timers: TimerConfig,
     pub(super) reliability: Reliability,
     pub(super) state: S,
@@ -50,30 +48,30 @@ impl<S: Phase> Core<S> {
     /// A client transaction sending `request`, starting in `state`: the request is queued for sending, and its
     /// wire form is returned for the retransmissions.
     pub(super) fn client(
-        request: Message,
+        request: &Message,
         timers: &TimerConfig,
         reliability: Reliability,
         state: S,
     ) -> Result<(Core<S>, Bytes), Error> {
-        let key = TransactionKey::for_client_request(&request)?;
+        let key = TransactionKey::for_client_request(request)?;
         let wire = request.to_bytes();
         let mut out = Outputs::default();
         out.send(&wire);
-        Ok((Core { key, request, timers: timers.clone(), reliability, state, out }, wire))
+        Ok((Core { key, timers: timers.clone(), reliability, state, out }, wire))
     }
 
-    /// A server transaction for a received `request`, starting in `state`: the request is queued for the TU as
-    /// [`Event::Request`].
+    /// A server transaction for a received `request`, starting in the state `state` builds from it: the request
+    /// is queued for the TU as [`Event::Request`].
     pub(super) fn server(
         request: Message,
         timers: &TimerConfig,
         reliability: Reliability,
-        state: S,
+        state: impl FnOnce(Message) -> S,
     ) -> Result<Core<S>, Error> {
         let key = TransactionKey::for_request(&request)?;
         let mut out = Outputs::default();
         out.event(Event::Request(request.clone()));
-        Ok(Core { key, request, timers: timers.clone(), reliability, state, out })
+        Ok(Core { key, timers: timers.clone(), reliability, state: state(request), out })
     }
 
     pub(super) fn is_terminated(&self) -> bool {
@@ -112,11 +110,11 @@ impl<S: Phase> Core<S> {
     }
 
     pub(super) fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.out.transmits.pop_front()
+        release_when_drained(&mut self.out.transmits)
     }
 
     pub(super) fn poll_event(&mut self) -> Option<Event> {
-        self.out.events.pop_front()
+        release_when_drained(&mut self.out.events)
     }
 
     pub(super) fn has_output(&self) -> bool {
@@ -138,6 +136,16 @@ pub(super) fn fire_due<M>(
             _ => return,
         }
     }
+}
+
+/// The front of `queue`; once it is empty its buffer is freed. A transaction spends most of its life absorbing
+/// retransmissions with nothing queued, and a busy element holds tens of thousands of them.
+fn release_when_drained<T>(queue: &mut VecDeque<T>) -> Option<T> {
+    let front = queue.pop_front();
+    if queue.is_empty() && queue.capacity() > 0 {
+        *queue = VecDeque::new();
+    }
+    front
 }
 
 /// Output queues of one transaction.
@@ -163,18 +171,13 @@ impl Outputs {
 
 /// The public methods of a machine that only read its [`Core`] or drain its output, written once for the four
 /// machines. The machine has a field `core: Core<_>` and a method `fn fire(&mut self, Timer, Instant)`; `key`
-/// and `request` document its `key()` and `request()`, which say different things for clients and servers.
+/// documents its `key()`, which says different things for clients and servers.
 macro_rules! machine_api {
-    ($machine:ident, key: $key:literal, request: $request:literal) => {
+    ($machine:ident, key: $key:literal) => {
         impl $machine {
             #[doc = $key]
             pub fn key(&self) -> &$crate::transaction::TransactionKey {
                 &self.core.key
-            }
-
-            #[doc = $request]
-            pub fn request(&self) -> &$crate::message::Message {
-                &self.core.request
             }
 
             /// The current state.

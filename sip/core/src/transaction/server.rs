@@ -1,6 +1,6 @@
 //! Server transactions (RFC 3261 §17.2, RFC 6026).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -19,6 +19,9 @@ pub struct ServerInvite {
 #[derive(Debug)]
 enum InviteState {
     Proceeding {
+        /// The INVITE, until it is answered: the 100 Trying copies its headers. Boxed so that the other states
+        /// do not carry its size.
+        request: Box<Message>,
         /// The latest provisional response sent, resent for each retransmitted INVITE.
         last_provisional: Option<Bytes>,
         /// When to send 100 Trying if the TU has sent nothing by then.
@@ -68,11 +71,7 @@ impl Phase for InviteState {
     }
 }
 
-machine_api!(
-    ServerInvite,
-    key: "The key requests are matched with.",
-    request: "The INVITE that created the transaction."
-);
+machine_api!(ServerInvite, key: "The key requests are matched with.");
 
 impl ServerInvite {
     /// Creates the transaction for a received INVITE at `now`. The INVITE is queued for the TU as
@@ -86,8 +85,18 @@ impl ServerInvite {
         if request.method() != Some(&Method::Invite) {
             return Err(Error::NotApplicable("an INVITE transaction needs an INVITE"));
         }
-        let state = InviteState::Proceeding { last_provisional: None, trying_at: Some(now + timers.trying_delay()) };
+        let trying_at = Some(now + timers.trying_delay());
+        let state = |request| InviteState::Proceeding { request: Box::new(request), last_provisional: None, trying_at };
         Ok(ServerInvite { core: Core::server(request, timers, reliability, state)? })
+    }
+
+    /// The INVITE that created the transaction, until the transaction has answered it: a final response ends
+    /// what the transaction needs it for, and a busy element holds answered transactions by the thousand.
+    pub fn request(&self) -> Option<&Message> {
+        match &self.core.state {
+            InviteState::Proceeding { request, .. } => Some(request),
+            _ => None,
+        }
     }
 
     /// A response from the TU. Returns whether it was passed to the transport: in Proceeding every response is;
@@ -97,7 +106,7 @@ impl ServerInvite {
         let Some(status) = response.status() else { return false };
         let core = &mut self.core;
         match &mut core.state {
-            InviteState::Proceeding { last_provisional, trying_at } => {
+            InviteState::Proceeding { last_provisional, trying_at, .. } => {
                 let wire = response.to_bytes();
                 core.out.send(&wire);
                 if status.is_provisional() {
@@ -163,11 +172,11 @@ impl ServerInvite {
         let core = &mut self.core;
         let t2 = core.timers.t2();
         match (timer, &mut core.state) {
-            (Timer::Trying, InviteState::Proceeding { last_provisional, trying_at }) => {
+            (Timer::Trying, InviteState::Proceeding { request, last_provisional, trying_at }) => {
                 *trying_at = None;
                 // The 100 copies the request's headers and adds no To tag (RFC 3261 §17.2.1).
                 if last_provisional.is_none()
-                    && let Ok(trying) = Message::response_to(&core.request, StatusCode::TRYING).build()
+                    && let Ok(trying) = Message::response_to(request, StatusCode::TRYING).build()
                 {
                     let wire = trying.to_bytes();
                     core.out.send(&wire);
@@ -204,8 +213,14 @@ pub struct ServerNonInvite {
 
 #[derive(Debug)]
 enum NonInviteState {
-    Trying,
+    Trying {
+        /// The request, until it is answered. Boxed so that Completed, where a transaction spends most of its
+        /// life, does not carry its size.
+        request: Box<Message>,
+    },
     Proceeding {
+        /// The request, until it is answered.
+        request: Box<Message>,
         /// The latest provisional response sent, resent for each retransmitted request.
         last_provisional: Bytes,
     },
@@ -222,7 +237,7 @@ impl Phase for NonInviteState {
 
     fn as_state(&self) -> State {
         match self {
-            NonInviteState::Trying => State::Trying,
+            NonInviteState::Trying { .. } => State::Trying,
             NonInviteState::Proceeding { .. } => State::Proceeding,
             NonInviteState::Completed { .. } => State::Completed,
             NonInviteState::Terminated => State::Terminated,
@@ -232,16 +247,12 @@ impl Phase for NonInviteState {
     fn next_timer(&self) -> Option<(Timer, Instant)> {
         match self {
             NonInviteState::Completed { timer_j, .. } => Some((Timer::J, *timer_j)),
-            NonInviteState::Trying | NonInviteState::Proceeding { .. } | NonInviteState::Terminated => None,
+            NonInviteState::Trying { .. } | NonInviteState::Proceeding { .. } | NonInviteState::Terminated => None,
         }
     }
 }
 
-machine_api!(
-    ServerNonInvite,
-    key: "The key requests are matched with.",
-    request: "The request that created the transaction."
-);
+machine_api!(ServerNonInvite, key: "The key requests are matched with.");
 
 impl ServerNonInvite {
     /// Creates the transaction for a received request other than INVITE and ACK at `now`. The request is queued
@@ -255,24 +266,53 @@ impl ServerNonInvite {
         if matches!(request.method(), None | Some(Method::Invite | Method::Ack)) {
             return Err(Error::NotApplicable("a non-INVITE transaction needs a request other than INVITE or ACK"));
         }
-        Ok(ServerNonInvite { core: Core::server(request, timers, reliability, NonInviteState::Trying)? })
+        let state = |request| NonInviteState::Trying { request: Box::new(request) };
+        Ok(ServerNonInvite { core: Core::server(request, timers, reliability, state)? })
+    }
+
+    /// The request that created the transaction, until the transaction has answered it: a final response ends
+    /// what the transaction needs it for, and a busy registrar holds answered transactions by the ten thousand.
+    pub fn request(&self) -> Option<&Message> {
+        match &self.core.state {
+            NonInviteState::Trying { request } | NonInviteState::Proceeding { request, .. } => Some(request),
+            NonInviteState::Completed { .. } | NonInviteState::Terminated => None,
+        }
     }
 
     /// A response from the TU. Returns whether it was passed to the transport: responses after the final one
     /// are discarded (RFC 3261 §17.2.2).
     pub fn send_response(&mut self, now: Instant, response: Message) -> bool {
-        let Some(status) = response.status() else { return false };
-        let core = &mut self.core;
-        if !matches!(core.state, NonInviteState::Trying | NonInviteState::Proceeding { .. }) {
+        let wait = self.core.timers.timer_j(self.core.reliability);
+        self.answer(now, response, wait)
+    }
+
+    /// A final response sent the way a stateless UAS sends it (RFC 3261 §8.2.7): the transaction ends at once
+    /// and keeps nothing to answer retransmissions with, so each one reaches the TU as a new request. Only for
+    /// answers every copy of the request would get, such as the challenge of a request without credentials;
+    /// provisional responses are refused. Returns whether the response was passed to the transport.
+    pub fn send_final_response_and_end(&mut self, now: Instant, response: Message) -> bool {
+        if !response.status().is_some_and(StatusCode::is_final) {
             return false;
         }
+        self.answer(now, response, Duration::ZERO)
+    }
+
+    /// Sends `response`; a final one is then remembered for `wait` (Timer J) to answer retransmissions.
+    fn answer(&mut self, now: Instant, response: Message, wait: Duration) -> bool {
+        let Some(status) = response.status() else { return false };
+        let core = &mut self.core;
         let wire = response.to_bytes();
+        let request = match &core.state {
+            NonInviteState::Trying { request } | NonInviteState::Proceeding { request, .. } => request,
+            NonInviteState::Completed { .. } | NonInviteState::Terminated => return false,
+        };
         core.out.send(&wire);
         if status.is_provisional() {
-            core.state = NonInviteState::Proceeding { last_provisional: wire };
+            // Still unanswered, so the request is kept (a clone shares its octets; RFC 4320 makes this rare).
+            core.state = NonInviteState::Proceeding { request: request.clone(), last_provisional: wire };
         } else {
-            let timer_j = core.timers.timer_j(core.reliability);
-            core.wait_or_terminate(now, timer_j, |timer_j| NonInviteState::Completed { response: wire, timer_j });
+            // Answered: the new state drops the request.
+            core.wait_or_terminate(now, wait, |timer_j| NonInviteState::Completed { response: wire, timer_j });
         }
         true
     }
@@ -284,9 +324,9 @@ impl ServerNonInvite {
             return;
         }
         match &core.state {
-            NonInviteState::Proceeding { last_provisional } => core.out.resend(last_provisional),
+            NonInviteState::Proceeding { last_provisional, .. } => core.out.resend(last_provisional),
             NonInviteState::Completed { response, .. } => core.out.resend(response),
-            NonInviteState::Trying | NonInviteState::Terminated => {}
+            NonInviteState::Trying { .. } | NonInviteState::Terminated => {}
         }
     }
 

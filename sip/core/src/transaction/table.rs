@@ -16,17 +16,18 @@ use super::{Event, State, Transmit};
 use crate::error::Error;
 use crate::message::{Message, Method};
 
-/// Any of the four transaction state machines.
+/// Any of the four transaction state machines. Each is boxed at its own size: the kinds differ a lot in size, and
+/// an element keeps tens of thousands of the small ones (answered non-INVITE server transactions).
 #[derive(Debug)]
 pub enum Transaction {
     /// RFC 3261 §17.1.1.
-    ClientInvite(ClientInvite),
+    ClientInvite(Box<ClientInvite>),
     /// RFC 3261 §17.1.2.
-    ClientNonInvite(ClientNonInvite),
+    ClientNonInvite(Box<ClientNonInvite>),
     /// RFC 3261 §17.2.1.
-    ServerInvite(ServerInvite),
+    ServerInvite(Box<ServerInvite>),
     /// RFC 3261 §17.2.2.
-    ServerNonInvite(ServerNonInvite),
+    ServerNonInvite(Box<ServerNonInvite>),
 }
 
 macro_rules! each {
@@ -50,9 +51,9 @@ impl Transaction {
         reliability: Reliability,
     ) -> Result<Transaction, Error> {
         if request.method() == Some(&Method::Invite) {
-            ClientInvite::new(now, request, timers, reliability).map(Transaction::ClientInvite)
+            ClientInvite::new(now, request, timers, reliability).map(|t| Transaction::ClientInvite(Box::new(t)))
         } else {
-            ClientNonInvite::new(now, request, timers, reliability).map(Transaction::ClientNonInvite)
+            ClientNonInvite::new(now, request, timers, reliability).map(|t| Transaction::ClientNonInvite(Box::new(t)))
         }
     }
 
@@ -65,9 +66,9 @@ impl Transaction {
         reliability: Reliability,
     ) -> Result<Transaction, Error> {
         if request.method() == Some(&Method::Invite) {
-            ServerInvite::new(now, request, timers, reliability).map(Transaction::ServerInvite)
+            ServerInvite::new(now, request, timers, reliability).map(|t| Transaction::ServerInvite(Box::new(t)))
         } else {
-            ServerNonInvite::new(now, request, timers, reliability).map(Transaction::ServerNonInvite)
+            ServerNonInvite::new(now, request, timers, reliability).map(|t| Transaction::ServerNonInvite(Box::new(t)))
         }
     }
 
@@ -76,9 +77,15 @@ impl Transaction {
         each!(self, t => t.key())
     }
 
-    /// The request the transaction sent (client) or received first (server).
-    pub fn request(&self) -> &Message {
-        each!(self, t => t.request())
+    /// The request the transaction sends (client), or the request it was created for while it is unanswered
+    /// (server).
+    pub fn request(&self) -> Option<&Message> {
+        match self {
+            Transaction::ClientInvite(t) => Some(t.request()),
+            Transaction::ClientNonInvite(t) => Some(t.request()),
+            Transaction::ServerInvite(t) => t.request(),
+            Transaction::ServerNonInvite(t) => t.request(),
+        }
     }
 
     /// The current state.
@@ -268,6 +275,17 @@ impl Transactions {
     pub fn send_response(&mut self, now: Instant, key: &TransactionKey, response: Message) -> bool {
         let Some(transaction) = self.entries.get_mut(key) else { return false };
         let sent = transaction.send_response(now, response);
+        self.mark_ready(key);
+        sent
+    }
+
+    /// A final response for the non-INVITE server transaction `key`, sent as a stateless UAS sends it
+    /// ([`ServerNonInvite::send_final_response_and_end`]): the transaction ends without keeping the response, and
+    /// retransmissions of the request start new transactions. Returns whether it was passed to the transport
+    /// (false for an INVITE transaction, a provisional response, or no such transaction).
+    pub fn send_final_response_and_end(&mut self, now: Instant, key: &TransactionKey, response: Message) -> bool {
+        let Some(Transaction::ServerNonInvite(transaction)) = self.entries.get_mut(key) else { return false };
+        let sent = transaction.send_final_response_and_end(now, response);
         self.mark_ready(key);
         sent
     }
