@@ -13,6 +13,9 @@
 #   register  REGISTER, 401, REGISTER with digest, 200            (bench/sipp/register.xml)
 #   call      INVITE, 407, ACK, INVITE with digest, 180, 200, ACK, CALL_HOLD_MS, BYE, 200
 #             (bench/sipp/call.xml) to one user registered at a SIPp UAS (bench/sipp/uas.xml)
+# Then a contacts phase: CONTACTS more lines (provisioned in SQL, bench only) register once each, at CONTACT_RATE,
+# with one server and then the other, and each server's memory is read when all are registered and again
+# CONTACT_SETTLE seconds later (the memory that holds the contacts, not the transactions).
 # A step passes when every call of the step ended, under 1 % failed, and the successful calls came at 95 % of the
 # offered rate or more (counted over the step's time less the call duration). Per step it prints the offered and
 # achieved rates, failures, the response time p50/p99 (from the authenticated request to its 200, logged by the
@@ -39,6 +42,10 @@
 #   KAMAILIO_CHILDREN   Kamailio's UDP worker processes (default 8, Kamailio's own default: its workers wait for
 #                       PostgreSQL synchronously, so fewer would measure the database's latency, not Kamailio)
 #   KAMAILIO_DB_MODE    usrloc db_mode: 1 write-through (default, as carillon-proxy), 0 memory only
+#   CONTACTS            contacts registered in the last phase, one line each (default 100000; 0 skips the phase)
+#   CONTACT_RATE        registrations per second in that phase (default 2000)
+#   CONTACT_SETTLE      seconds to wait after it before memory is read, so that answered transactions are gone
+#                       (default 40: Timer J is 32 s)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -53,6 +60,9 @@ CALL_RATES=${CALL_RATES:-100 200 400 800 1600}
 CALL_HOLD_MS=${CALL_HOLD_MS:-1000}
 KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-8}
 KAMAILIO_DB_MODE=${KAMAILIO_DB_MODE:-1}
+CONTACTS=${CONTACTS:-100000}
+CONTACT_RATE=${CONTACT_RATE:-2000}
+CONTACT_SETTLE=${CONTACT_SETTLE:-40}
 DOMAIN=campus.test
 CLK_TCK=$(getconf CLK_TCK)
 RESULTS=$BENCH_DIR/results.txt
@@ -153,6 +163,24 @@ export DATABASE_URL="postgres://carillon:carillon@127.0.0.1:$PG_PORT/carillon"
 note "provisioning: carillon migrate, carillon seed-demo --users $USERS, Kamailio's schema"
 "$CARILLON_BIN" migrate >/dev/null
 "$CARILLON_BIN" seed-demo --users "$USERS" --seed 1 --credentials "$BENCH_DIR/credentials.csv" >/dev/null
+if [ "$CONTACTS" -gt 0 ]; then
+    # Lines c1..cN, password p<N>, one user and device each: the bench's own rows, not the demo's.
+    psql_admin -d carillon -v contacts="$CONTACTS" -v domain="$DOMAIN" <<'SQL'
+CREATE TEMP TABLE bench_n AS SELECT n FROM generate_series(1, :contacts) AS n;
+WITH d AS (SELECT id FROM domains WHERE name = :'domain'),
+     c AS (SELECT user_class_id AS id FROM users WHERE domain_id = (SELECT id FROM d) LIMIT 1)
+INSERT INTO users (domain_id, name, user_class_id)
+    SELECT (SELECT id FROM d), 'c' || n, (SELECT id FROM c) FROM bench_n;
+INSERT INTO devices (domain_id, label)
+    SELECT (SELECT id FROM domains WHERE name = :'domain'), 'c' || n FROM bench_n;
+INSERT INTO lines (domain_id, user_id, device_id, username, ha1_md5, ha1_sha256)
+    SELECT u.domain_id, u.id, v.id, u.name,
+           md5(u.name || ':' || :'domain' || ':p' || substr(u.name, 2)),
+           encode(sha256(convert_to(u.name || ':' || :'domain' || ':p' || substr(u.name, 2), 'UTF8')), 'hex')
+    FROM users u JOIN devices v ON v.label = u.name AND v.domain_id = u.domain_id
+    WHERE u.name ~ '^c[0-9]+$';
+SQL
+fi
 psql_admin -d carillon -f "$HERE/kamailio-schema.sql"
 KAMAILIO_DBURL="postgres://kamailio:kamailio@127.0.0.1:$PG_PORT/carillon"
 
@@ -165,6 +193,12 @@ auth() { printf '[authentication username=%s password=%s]' "$1" "$2"; }
         echo "$user;$(auth "$user" "$password");127.0.0.1:$SIPP_PORT"
     done
 } >"$BENCH_DIR/sipp/users.csv"
+if [ "$CONTACTS" -gt 0 ]; then
+    {
+        echo SEQUENTIAL
+        seq 1 "$CONTACTS" | awk -v port="$SIPP_PORT" '{printf "c%d;[authentication username=c%d password=p%d];127.0.0.1:%s\n", $1, $1, $1, port}'
+    } >"$BENCH_DIR/sipp/contacts.csv"
+fi
 CALLEE=$(tail -n 1 "$BENCH_DIR/credentials.csv" | cut -d, -f1)
 CALLEE_PASSWORD=$(tail -n 1 "$BENCH_DIR/credentials.csv" | cut -d, -f2)
 printf 'SEQUENTIAL\n%s;%s;127.0.0.1:%s\n' "$CALLEE" "$(auth "$CALLEE" "$CALLEE_PASSWORD")" "$UAS_PORT" \
@@ -273,6 +307,11 @@ run_step() {
             scenario="$HERE/sipp/register.xml"
             args=(-inf "$BENCH_DIR/sipp/users.csv" -auth_uri "$DOMAIN")
             ;;
+        contacts)
+            scenario="$HERE/sipp/register.xml"
+            args=(-inf "$BENCH_DIR/sipp/contacts.csv" -auth_uri "$DOMAIN")
+            calls=$CONTACTS
+            ;;
         call)
             scenario="$HERE/sipp/call.xml"
             args=(-inf "$BENCH_DIR/sipp/users.csv" -s "$CALLEE" -auth_uri "$CALLEE@127.0.0.1:$port" -d "$CALL_HOLD_MS")
@@ -284,7 +323,7 @@ run_step() {
     start=$(date +%s.%N)
     (cd "$dir" && exec sipp -sf "$scenario" "${args[@]}" -key domain "$DOMAIN" -i 127.0.0.1 -p "$SIPP_PORT" \
         -r "$rate" -m "$calls" -l $((rate * (CALL_HOLD_MS / 1000 + 8) + 100)) -recv_timeout 5000 \
-        -timeout $((STEP_SECONDS * 3 + CALL_HOLD_MS / 1000 + 30))s -trace_stat -stf stat.csv -fd 1 \
+        -timeout $((calls / rate * 3 + CALL_HOLD_MS / 1000 + 30))s -trace_stat -stf stat.csv -fd 1 \
         -trace_logs -nostdin "127.0.0.1:$port" >sipp.log 2>&1) &
     sipp_pid=$!
     # SIPp's own CPU, sampled while it runs (its /proc entry is gone once it has finished).
@@ -320,6 +359,9 @@ run_step() {
         >>"$BENCH_DIR/steps.tsv"
     [ "$verdict" = pass ]
 }
+
+# Column $2 of a tab-separated line $1.
+field() { [ -n "$1" ] && echo "$1" | cut -f"$2"; }
 
 # The last value of a column of SIPp's -trace_stat file.
 stat_column() {
@@ -364,6 +406,27 @@ for load in register call; do
     done
     unset running used
 done
+
+# The contacts phase: each server registers every contact once, then settles; memory after both.
+if [ "$CONTACTS" -gt 0 ]; then
+    printf 'server\tcontacts\tregistered\tfailed\trss_mib\tpss_mib\trss_settled_mib\tpss_settled_mib\tcontacts_in_db\n' \
+        >"$BENCH_DIR/contacts.tsv"
+    for server in carillon kamailio; do
+        note "contacts: $CONTACTS registrations with $server at $CONTACT_RATE/s"
+        run_step "$server" contacts "$CONTACT_RATE" || true
+        last=$(tail -n 1 "$BENCH_DIR/steps.tsv")
+        # shellcheck disable=SC2207
+        pids=($(server_pids "$server"))
+        sleep "$CONTACT_SETTLE"
+        settled=$(memory_mib "${pids[@]}")
+        case $server in
+            carillon) in_db=$(psql_admin -d carillon -Atc "SELECT count(*) FROM registrations WHERE aor ~ '^sip:c[0-9]+@'") ;;
+            kamailio) in_db=$(psql_admin -d carillon -Atc "SELECT count(*) FROM kamailio.location WHERE username ~ '^c[0-9]+$'") ;;
+        esac
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$CONTACTS" "$(field "$last" 5)" "$(field "$last" 6)" \
+            "$(field "$last" 11)" "$(field "$last" 12)" ${settled} "$in_db" >>"$BENCH_DIR/contacts.tsv"
+    done
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report -----------------------------------------------------------------------------------------------------
@@ -384,7 +447,6 @@ best() { awk -F'\t' -v s="$1" -v l="$2" '$1 == s && $2 == l && $15 == "pass" {li
 limit_found() { awk -F'\t' -v s="$1" -v l="$2" '$1 == s && $2 == l && $15 == "fail" {f = 1} END {print f ? "" : " (no failed step: at least this)"}' "$BENCH_DIR/steps.tsv"; }
 ratio() { if [ -n "$1" ] && [ -n "$2" ] && [ "$(echo "$2 > 0" | bc -l)" = 1 ]; then printf '%.2f' "$(echo "$1 / $2" | bc -l)"; else printf -- '-'; fi; }
 say "summary: each server's best passing step (< 1 % failures, >= 95 % of the offered rate), and carillon / Kamailio"
-field() { [ -n "$1" ] && echo "$1" | cut -f"$2"; }
 describe() {
     if [ -z "$1" ]; then
         echo "no passing step"
@@ -408,5 +470,13 @@ for load in register call; do
         say "    at $both/s, the highest rate both passed: p99 $(field "$c" 8) / $(field "$k" 8) ms ($(ratio "$(field "$c" 8)" "$(field "$k" 8)")), CPU per op $(field "$c" 10) / $(field "$k" 10) ms ($(ratio "$(field "$c" 10)" "$(field "$k" 10)")), PSS $(field "$c" 12) / $(field "$k" 12) MiB ($(ratio "$(field "$c" 12)" "$(field "$k" 12)"))"
     fi
 done
+if [ -f "$BENCH_DIR/contacts.tsv" ]; then
+    say ""
+    say "contacts: $CONTACTS lines registered once each at $CONTACT_RATE/s; memory when done and $CONTACT_SETTLE s later (MiB)"
+    column -t -s $'\t' "$BENCH_DIR/contacts.tsv" | tee -a "$RESULTS"
+    c=$(awk -F'\t' '$1 == "carillon"' "$BENCH_DIR/contacts.tsv")
+    k=$(awk -F'\t' '$1 == "kamailio"' "$BENCH_DIR/contacts.tsv")
+    say "    ratios carillon / Kamailio, settled: RSS $(ratio "$(field "$c" 7)" "$(field "$k" 7)"), PSS $(ratio "$(field "$c" 8)" "$(field "$k" 8)")"
+fi
 say ""
 say "logs, SIPp statistics and response times: $BENCH_DIR"

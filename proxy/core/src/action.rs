@@ -103,6 +103,9 @@ pub struct CallRecord {
     pub started: Instant,
     /// When the first 2xx went upstream.
     pub answered: Option<Instant>,
+    /// The target whose 2xx went upstream first: its [`crate::Target::label`] (the line, the trunk), or the
+    /// Request-URI of its branch when it had none. The CDR's `dstchannel`.
+    pub answered_by: Option<String>,
     /// When the final response went upstream. For an answered call the call ends later, with the BYE the
     /// driver sees; for every other disposition this is the end.
     pub ended: Instant,

@@ -48,6 +48,7 @@ struct Planned {
     route: Vec<String>,
     flow: Option<Flow>,
     timeout: Option<Duration>,
+    label: Option<String>,
 }
 
 #[derive(Debug)]
@@ -85,6 +86,8 @@ enum Cancel {
 
 #[derive(Debug)]
 struct Branch {
+    /// Who the target is ([`crate::Target::label`], else its URI), for the call record if this branch answers.
+    label: String,
     /// The INVITE as forwarded, to build its CANCEL from; `None` for other methods, which cannot be cancelled.
     invite: Option<Message>,
     state: BranchState,
@@ -145,6 +148,8 @@ pub(crate) struct Context {
     /// A 6xx arrived (§16.7 step 5): no new branches.
     global_failure: bool,
     answered: Option<Instant>,
+    /// The label of the branch whose 2xx went upstream first.
+    answered_by: Option<String>,
 }
 
 /// What a new context is created with.
@@ -177,6 +182,7 @@ impl Context {
             cancelled: false,
             global_failure: false,
             answered: None,
+            answered_by: None,
         }
     }
 
@@ -227,7 +233,7 @@ impl Context {
                 self.send_final(now, message, status, env, out);
             }
             Targets::FollowRoute => {
-                let planned = Planned { uri: None, route: Vec::new(), flow: None, timeout: None };
+                let planned = Planned { uri: None, route: Vec::new(), flow: None, timeout: None, label: None };
                 self.phase = Phase::Forwarding { next_sets: VecDeque::from([vec![planned]]) };
             }
             Targets::Fork(sets) => {
@@ -236,7 +242,13 @@ impl Context {
                     .map(|set| {
                         set.targets
                             .into_iter()
-                            .map(|t| Planned { uri: Some(t.uri), route: t.route, flow: t.flow, timeout: t.timeout })
+                            .map(|t| Planned {
+                                uri: Some(t.uri),
+                                route: t.route,
+                                flow: t.flow,
+                                timeout: t.timeout,
+                                label: t.label,
+                            })
                             .collect()
                     })
                     .collect();
@@ -359,6 +371,7 @@ impl Context {
                 // response has been sent ... any 2xx response to an INVITE MUST be forwarded immediately").
                 out.push(Action::Respond { message: response });
                 if forwarding {
+                    self.answered_by = Some(branch.label.clone());
                     self.finish(now, status, env, out);
                     // Step 10: every other branch is cancelled.
                     self.cancel_running(out);
@@ -498,6 +511,7 @@ impl Context {
                 Ok((message, target)) => {
                     let invite = (self.method == Method::Invite).then(|| message.clone());
                     self.branches.push(Branch {
+                        label: planned.label.clone().unwrap_or_else(|| tried.uri.clone()),
                         invite,
                         state: BranchState::Calling,
                         deadline: planned.timeout.map(|t| now + t),
@@ -567,6 +581,7 @@ impl Context {
             request_uri: self.request.request_uri().unwrap_or("").to_owned(),
             started: self.started,
             answered: self.answered,
+            answered_by: self.answered_by.clone(),
             ended: now,
             status,
             disposition: CallDisposition::from_final(status, self.cancelled),

@@ -68,12 +68,15 @@ pub struct Target {
     /// Give the branch up when it has no final response this long after it was sent ("no answer after N
     /// seconds"): it counts as a 408, is cancelled, and the next set may start.
     pub timeout: Option<Duration>,
+    /// Who the target is, for the call record of the branch that answers ([`crate::CallRecord::answered_by`]):
+    /// the line a contact is registered for, a trunk's name. `None`: the record names the URI.
+    pub label: Option<String>,
 }
 
 impl Target {
     /// A target with this Request-URI, no route, no flow, no timeout.
     pub fn new(uri: impl Into<String>) -> Target {
-        Target { uri: uri.into(), route: Vec::new(), flow: None, timeout: None }
+        Target { uri: uri.into(), route: Vec::new(), flow: None, timeout: None, label: None }
     }
 
     /// The same target reached through `route` (RFC 3327 Path or a policy route).
@@ -91,6 +94,12 @@ impl Target {
     /// The same target given up after `timeout`.
     pub fn with_timeout(mut self, timeout: Duration) -> Target {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// The same target named `label` in call records.
+    pub fn with_label(mut self, label: impl Into<String>) -> Target {
+        self.label = Some(label.into());
         self
     }
 }

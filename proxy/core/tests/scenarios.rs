@@ -342,6 +342,7 @@ fn fork_first_486_then_200_forwards_the_200_without_cancel_rfc3261_16_7() {
     assert_eq!(record.call_id, "call-1@192.0.2.1");
     assert_eq!(record.from, "\"Alice\" <sip:alice@campus.example>;tag=alicetag");
     assert_eq!(record.request_uri, "sip:bob@campus.example");
+    assert_eq!(record.answered_by.as_deref(), Some(MOBILE), "an unlabelled target is named by its URI");
     assert_eq!(vias(&h.last_response()).len(), 1, "our Via removed");
 }
 
@@ -464,7 +465,10 @@ fn sequential_sets_ring_the_desk_then_the_mobile_after_a_timeout() {
     let id = h.open(invite(""));
     h.targets(
         id,
-        Targets::sequential(vec![Target::new(DESK).with_timeout(Duration::from_secs(20)), Target::new(MOBILE)]),
+        Targets::sequential(vec![
+            Target::new(DESK).with_timeout(Duration::from_secs(20)).with_label("4711"),
+            Target::new(MOBILE).with_label("itsp"),
+        ]),
     );
     assert_eq!(h.forward_count(), 1, "the mobile waits its turn");
     h.reply(id, 0, 180);
@@ -479,6 +483,7 @@ fn sequential_sets_ring_the_desk_then_the_mobile_after_a_timeout() {
     h.reply(id, 1, 200);
     assert_eq!(h.upstream(), [180, 180, 200]);
     assert_eq!(h.records()[0].disposition, CallDisposition::Answered);
+    assert_eq!(h.records()[0].answered_by.as_deref(), Some("itsp"), "the label of the branch that answered");
 }
 
 #[test]

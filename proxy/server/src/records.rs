@@ -74,7 +74,7 @@ pub(crate) fn row(
         dcontext: context.domain.clone(),
         clid,
         channel: context.caller_line.clone().unwrap_or(caller),
-        dstchannel: String::new(),
+        dstchannel: record.answered_by.clone().unwrap_or_default(),
         start: clock.system_time(record.started),
         answer: if answered { record.answered.map(|at| clock.system_time(at)) } else { None },
         end,

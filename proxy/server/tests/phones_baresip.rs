@@ -66,6 +66,7 @@ fn two_baresip_phones_register_with_digest_and_call_by_extension_and_by_name_rfc
         assert!(record.answered, "{record:?}");
         assert_eq!((record.src.as_str(), record.dst.as_str()), ("4000", dialled), "{record:?}");
         assert_eq!(record.channel, "4000", "the authenticated line: {record:?}");
+        assert_eq!(record.dstchannel, "4001", "the line that answered: {record:?}");
         // The call talked for TALK (3 s) after the answer; a loaded machine adds a little.
         assert!((2..=15).contains(&record.billsec), "billsec {}: {record:?}", record.billsec);
         assert!(record.duration >= record.billsec, "{record:?}");

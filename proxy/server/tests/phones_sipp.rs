@@ -281,6 +281,7 @@ fn sipp_uac_answers_the_407_and_calls_a_registered_sipp_uas_through_the_proxy_rf
     assert_eq!(records.len(), 1, "one record; the 407 is no call: {records:#?}");
     let record = &records[0];
     assert_eq!((record.src.as_str(), record.dst.as_str()), ("4000", "4001"), "{record:?}");
+    assert_eq!(record.dstchannel, "4001", "the line that answered: {record:?}");
     assert_eq!(record.disposition, "ANSWERED", "{record:?}");
     assert!((1..=10).contains(&record.billsec), "the call lasted about 2 s: {record:?}");
     site.stop();
@@ -301,6 +302,7 @@ fn sipp_uac_cancels_a_ringing_call_to_a_baresip_phone_rfc3261_16_10() {
     let records = site.wait_for_call_records(1);
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!((records[0].dst.as_str(), records[0].disposition.as_str()), ("4001", "CANCEL"), "{records:#?}");
+    assert_eq!(records[0].dstchannel, "", "nobody answered: {records:#?}");
     site.stop();
 }
 

@@ -254,7 +254,8 @@ impl Engine {
         let epoch = store::since_epoch(SystemTime::now());
         let contacts = |line: &str| -> Vec<ProxyTarget> {
             let Some(aor) = self.aor_of(line) else { return Vec::new() };
-            self.registrar.targets(&aor, epoch).iter().map(|binding| self.proxy_target(binding)).collect()
+            let targets = self.registrar.targets(&aor, epoch);
+            targets.iter().map(|binding| self.proxy_target(binding).with_label(line)).collect()
         };
         let decision = decide(&self.features.policy, &self.features.emergency, &call, found, &contacts);
         debug!(%context, ?destination, ?caller, ?decision, "routed");

@@ -57,6 +57,14 @@ impl PlannedTarget {
     pub(crate) fn direct(target: Target) -> PlannedTarget {
         PlannedTarget { target, trunk: None }
     }
+
+    /// The target as the core takes it; one through a trunk is named by the trunk in call records.
+    fn for_core(&self) -> Target {
+        match &self.trunk {
+            Some(trunk) if self.target.label.is_none() => self.target.clone().with_label(trunk.name.clone()),
+            _ => self.target.clone(),
+        }
+    }
 }
 
 /// One set of a plan: targets rung in parallel, started when its gate opens.
@@ -112,7 +120,7 @@ impl RoutePlan {
         Targets::Fork(
             self.sets
                 .iter()
-                .map(|set| TargetSet::new(set.targets.iter().map(|t| t.target.clone()).collect()))
+                .map(|set| TargetSet::new(set.targets.iter().map(PlannedTarget::for_core).collect()))
                 .collect(),
         )
     }

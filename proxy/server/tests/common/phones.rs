@@ -169,22 +169,23 @@ impl Site {
 
     /// The call records now, oldest first.
     pub(crate) fn call_records(&self) -> Vec<CallRow> {
-        type Row = (String, String, String, String, String, i32, i32, bool, String);
+        type Row = (String, String, String, String, String, String, i32, i32, bool, String);
         let rows: Vec<Row> = self
             .block_on(
                 sqlx::query_as(
-                    "SELECT src, dst, clid, channel, disposition, duration, billsec, answer IS NOT NULL, call_id \
-                 FROM call_records ORDER BY id",
+                    "SELECT src, dst, clid, channel, dstchannel, disposition, duration, billsec, \
+                     answer IS NOT NULL, call_id FROM call_records ORDER BY id",
                 )
                 .fetch_all(&self.campus.pool),
             )
             .expect("query call records");
         rows.into_iter()
-            .map(|(src, dst, clid, channel, disposition, duration, billsec, answered, call_id)| CallRow {
+            .map(|(src, dst, clid, channel, dstchannel, disposition, duration, billsec, answered, call_id)| CallRow {
                 src,
                 dst,
                 clid,
                 channel,
+                dstchannel,
                 disposition,
                 duration,
                 billsec,
@@ -209,6 +210,7 @@ pub(crate) struct CallRow {
     pub(crate) dst: String,
     pub(crate) clid: String,
     pub(crate) channel: String,
+    pub(crate) dstchannel: String,
     pub(crate) disposition: String,
     pub(crate) duration: i32,
     pub(crate) billsec: i32,
