@@ -14,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -54,7 +54,9 @@ pub struct TransportConfig {
     pub tcp: Option<SocketAddr>,
     /// The TLS listener, if any.
     pub tls: Option<TlsListenConfig>,
-    /// Client configuration for connections opened to TLS targets; without it TLS targets are unreachable.
+    /// Client configuration for connections opened to TLS targets (its root store is what a server's certificate
+    /// is verified against); without it TLS targets are unreachable. Replaceable with
+    /// [`TransportLayer::set_tls_client`].
     pub tls_client: Option<Arc<rustls::ClientConfig>>,
     /// A stream connection with no traffic in either direction for this long is closed.
     pub idle_timeout: Duration,
@@ -232,7 +234,7 @@ struct Inner {
     tcp_local: Option<SocketAddr>,
     tls_local: Option<SocketAddr>,
     certificate: Option<Arc<ReloadableCertificate>>,
-    tls_client: Option<Arc<rustls::ClientConfig>>,
+    tls_client: RwLock<Option<Arc<rustls::ClientConfig>>>,
     connections: Mutex<Connections>,
     /// Taken at shutdown, so the event channel closes once the last task ends.
     events: Mutex<Option<mpsc::Sender<TransportEvent>>>,
@@ -294,7 +296,7 @@ impl TransportLayer {
             tcp_local: tcp.as_ref().map(|l| l.local_addr()).transpose()?,
             tls_local: tls_listener.as_ref().map(|l| l.local_addr()).transpose()?,
             certificate,
-            tls_client: config.tls_client,
+            tls_client: RwLock::new(config.tls_client),
             connections: Mutex::new(Connections::default()),
             events: Mutex::new(Some(events)),
             shutdown: watch::channel(false).0,
@@ -403,6 +405,13 @@ impl TransportLayer {
         certificate.reload()?;
         info!("TLS certificate reloaded");
         Ok(())
+    }
+
+    /// Replaces the client configuration of TLS connections opened from now on (a new trust store, say);
+    /// connections already open stay as they are. `None` makes TLS targets unreachable.
+    pub fn set_tls_client(&self, config: Option<Arc<rustls::ClientConfig>>) {
+        // A poisoned lock only means a panic elsewhere while swapping an Arc; the value is still whole.
+        *self.inner.tls_client.write().unwrap_or_else(|e| e.into_inner()) = config;
     }
 
     /// How many stream connections are open.
@@ -559,7 +568,8 @@ impl Inner {
         let connector = match transport {
             Transport::Tcp => None,
             Transport::Tls => {
-                Some(TlsConnector::from(self.tls_client.clone().ok_or(Error::TransportUnavailable(Transport::Tls))?))
+                let config = self.tls_client.read().unwrap_or_else(|e| e.into_inner()).clone();
+                Some(TlsConnector::from(config.ok_or(Error::TransportUnavailable(Transport::Tls))?))
             }
             other => return Err(Error::TransportUnavailable(other)),
         };
@@ -579,8 +589,19 @@ impl Inner {
                         .map_err(|_| Error::Unroutable("TLS server name is not a valid DNS name"))?,
                     None => ServerName::IpAddress(remote.ip().into()),
                 };
-                let mut stream =
-                    timeout(self.connect_timeout, connector.connect(name, tcp)).await.map_err(|_| timed_out())??;
+                let handshake = timeout(self.connect_timeout, connector.connect(name, tcp)).await;
+                let mut stream = match handshake {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        let error = tls_failure(e);
+                        // An operator must see this one: a wrong trust store or an expired certificate on the
+                        // far side fails every call there.
+                        let server_name = server_name.map_or_else(|| remote.ip().to_string(), str::to_owned);
+                        warn!(%remote, %server_name, %error, "TLS handshake with a server failed");
+                        return Err(error);
+                    }
+                    Err(_) => return Err(timed_out().into()),
+                };
                 write_message(&mut stream, &bytes, self.write_timeout).await?;
                 self.start_connection(stream, remote, local, transport, guard.events.clone(), guard.alive.clone())
             }
@@ -627,6 +648,15 @@ impl Inner {
                 None
             }
         }
+    }
+}
+
+/// The error of a failed client handshake: the TLS error itself (an untrusted or expired certificate, a name
+/// mismatch) when there is one, the socket error otherwise.
+fn tls_failure(error: io::Error) -> Error {
+    match error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => Error::Tls(tls.clone()),
+        None => Error::Io(error),
     }
 }
 
