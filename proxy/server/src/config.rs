@@ -33,7 +33,7 @@ pub struct Config {
     /// `[dns]`: RFC 3263 lookups for other domains.
     #[serde(default)]
     pub dns: DnsConfig,
-    /// `[tls]`: the certificate of `tls:` listeners.
+    /// `[tls]`: the certificate of `tls:` listeners and the CAs trusted for outgoing TLS connections.
     #[serde(default)]
     pub tls: TlsConfig,
     /// `[log]`: what is logged.
@@ -148,7 +148,15 @@ pub struct TlsConfig {
     /// PEM private key.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// PEM bundle of the CA certificates a server must chain to when the proxy opens a TLS connection (a trunk, a
+    /// phone whose connection is gone, another domain); absent = the system bundle [`SYSTEM_CA_BUNDLE`] if it
+    /// exists.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
+
+/// The CA bundle of Debian's `ca-certificates` package, trusted for outgoing TLS when `[tls] ca_file` is absent.
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// `[log]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::engine::{self, Completion, Engine, Io, SendJob, Settings};
 use crate::error::Error;
 use crate::store::{self, Write};
+use crate::tls::{self, TlsFiles};
 
 /// RFC 3261 §16.6 step 11: a proxy's Timer C is more than three minutes.
 const TIMER_C: Duration = Duration::from_secs(181);
@@ -40,6 +41,7 @@ pub struct Server {
     events: mpsc::Receiver<TransportEvent>,
     completions: mpsc::UnboundedReceiver<Completion>,
     transport: TransportLayer,
+    tls_files: Option<TlsFiles>,
     senders: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     heartbeat: JoinHandle<()>,
@@ -92,13 +94,17 @@ impl Server {
                         addr: l.addr,
                         cert_path: cert.clone(),
                         key_path: key.clone(),
-                        reload_interval: Some(Duration::from_secs(60)),
+                        reload_interval: Some(tls::CERTIFICATE_CHECK_INTERVAL),
                     });
+                    // Outgoing TLS leaves from the TLS listener (its Via and Record-Route), so it needs one.
+                    transport_config.tls_client = tls::client_config(&config.tls)?;
                 }
                 _ => {}
             }
         }
+        let has_tls = transport_config.tls.is_some();
         let (transport, events) = TransportLayer::bind(transport_config).await?;
+        let tls_files = has_tls.then(|| TlsFiles::new(transport.clone(), config.tls.clone()));
         let mut bound = Vec::new();
         for l in &listen {
             let addr = transport.local_addr(l.transport).unwrap_or(l.addr);
@@ -218,6 +224,7 @@ impl Server {
             events,
             completions,
             transport,
+            tls_files,
             senders,
             writer,
             heartbeat,
@@ -230,6 +237,11 @@ impl Server {
     /// The address a transport's listener is bound to (with the port chosen when the configuration said 0).
     pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
         self.transport.local_addr(transport)
+    }
+
+    /// The handle that reloads the `[tls]` files while the service runs; `None` without a `tls:` listener.
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        self.tls_files.clone()
     }
 
     /// The registrar's bindings before serving: those loaded from the database at start.
@@ -246,6 +258,7 @@ impl Server {
             mut events,
             mut completions,
             transport,
+            tls_files: _,
             senders,
             writer,
             heartbeat,
