@@ -7,7 +7,8 @@
 //!
 //! Stream connections, accepted or opened, live in one table keyed by remote address and transport, so a second
 //! message to the same peer reuses the connection. Each connection is one task that reads, frames, writes what
-//! is queued for it, answers RFC 5626 pings, and closes itself after `idle_timeout` without traffic.
+//! is queued for it, answers RFC 5626 pings, and closes itself after `idle_timeout` without traffic (or later,
+//! when asked to stay open with [`TransportLayer::keep_open`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -196,6 +197,8 @@ struct ConnectionHandle {
     local: SocketAddr,
     transport: Transport,
     writes: mpsc::Sender<QueuedWrite>,
+    /// Until when the connection stays open without traffic, past its idle timeout ([`TransportLayer::keep_open`]).
+    kept_until: Arc<Mutex<Option<Instant>>>,
 }
 
 #[derive(Debug, Default)]
@@ -414,6 +417,19 @@ impl TransportLayer {
         *self.inner.tls_client.write().unwrap_or_else(|e| e.into_inner()) = config;
     }
 
+    /// Keeps stream connection `id` open for at least `duration` from now, with or without traffic: a phone
+    /// registered over it is reached over it (its only way in through NAT), so the idle timeout must not close it
+    /// while the registration lasts. Only ever extends; returns false when the connection is gone.
+    pub fn keep_open(&self, id: ConnectionId, duration: Duration) -> bool {
+        let Some(handle) = self.inner.connection(id) else { return false };
+        let until = Instant::now() + duration;
+        let mut kept = handle.kept_until.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.is_none_or(|k| k < until) {
+            *kept = Some(until);
+        }
+        true
+    }
+
     /// How many stream connections are open.
     pub fn connection_count(&self) -> usize {
         self.inner.table().by_id.len()
@@ -437,6 +453,11 @@ impl TransportLayer {
 }
 
 impl ConnectionHandle {
+    fn kept_until(&self) -> Option<Instant> {
+        // Only ever replaced whole: a panic elsewhere cannot leave it torn.
+        *self.kept_until.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn sent(&self) -> Sent {
         Sent {
             transport: self.transport,
@@ -487,7 +508,7 @@ impl Inner {
     ) -> (ConnectionHandle, mpsc::Receiver<QueuedWrite>) {
         let id = ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed));
         let (writes, queue) = mpsc::channel(CONNECTION_QUEUE);
-        let handle = ConnectionHandle { id, remote, local, transport, writes };
+        let handle = ConnectionHandle { id, remote, local, transport, writes, kept_until: Arc::default() };
         let mut table = self.table();
         table.by_id.insert(id, handle.clone());
         table.by_remote.insert((remote, transport), id);
@@ -892,7 +913,10 @@ async fn run_connection<S>(
                     }
                 }
             },
-            () = sleep_until(deadline) => break CloseReason::Idle,
+            () = sleep_until(deadline) => match conn.kept_until().filter(|until| *until > Instant::now()) {
+                Some(until) => deadline = until,
+                None => break CloseReason::Idle,
+            },
         }
     };
     inner.forget(conn.id);
