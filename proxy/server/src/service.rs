@@ -81,7 +81,10 @@ impl Server {
             warn!("no emergency numbers in the database: 911 and the like route nowhere until some are added");
         }
 
-        let mut transport_config = TransportConfig::default();
+        let mut transport_config = TransportConfig {
+            idle_timeout: Duration::from_secs(config.sip.connection_idle_seconds),
+            ..TransportConfig::default()
+        };
         for l in &listen {
             match l.transport {
                 Transport::Udp => transport_config.udp = Some(l.addr),
@@ -195,7 +198,14 @@ impl Server {
             routing: std::sync::Arc::new(crate::routing::Policy::new(&config)),
             emergency_refresh: Duration::from_secs(config.routing.emergency_refresh_seconds),
         };
-        let io = Io { resolver, pool, writes, completions: completions_tx, senders: sender_queues };
+        let io = Io {
+            resolver,
+            pool,
+            writes,
+            completions: completions_tx,
+            senders: sender_queues,
+            transport: transport.clone(),
+        };
         let mut engine = Engine::new(settings, io, proxy, transactions, Registrar::default());
         engine.set_emergency_routes(Instant::now(), &emergency);
 

@@ -503,6 +503,43 @@ fn a_phone_on_tls_registers_with_digest_and_calls_a_phone_on_udp_and_back_with_r
     site.stop();
 }
 
+#[test]
+fn a_phone_on_tls_is_reached_over_its_connection_after_the_idle_timeout_while_its_registration_lasts() {
+    let pki = Pki::new("idle");
+    let server = pki.issue("proxy");
+    let site = Site::start_with(|config| {
+        config.auth.algorithms = vec!["MD5".to_owned()];
+        config.sip.connection_idle_seconds = 1;
+        with_tls(config, &server, &pki.ca_file());
+    });
+    let tls = site.tls_proxy();
+    // A TLS connection that registers nothing is closed once idle.
+    let mut unregistered = site.block_on(TlsPhone::connect(tls, &tls_connector(&pki.ca_file())));
+
+    let account = Account::registered("4000", &tls.to_string())
+        .password(&site.password("4000"))
+        .outbound_proxy(tls)
+        .answer_mode(AnswerMode::Manual);
+    let mut tls_phone = Baresip::builder(account.tls())
+        .ca_file(&pki.ca_file())
+        .lifetime(Duration::from_secs(150))
+        .start()
+        .unwrap_or_else(|e| panic!("start the TLS phone: {e}"));
+    tls_phone.wait_registered(STEP).unwrap_or_else(|e| panic!("registered over TLS: {e}"));
+    let idle_started = Instant::now();
+    site.block_on(read_until_closed(&mut unregistered.stream));
+    let mut caller = site.registered_baresip("4001", CALLER_HZ, AnswerMode::Auto);
+
+    // The phone has been silent for several idle timeouts (it refreshes its registration every 10 minutes).
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(idle_started.elapsed()));
+    caller.dial(&format!("sip:4000@{DOMAIN}")).expect("dial");
+    let ringing = expect_event(&mut tls_phone, EventKind::CallIncoming, "the INVITE reaches the TLS phone");
+    assert_eq!(ringing.direction.as_deref(), Some("incoming"));
+    caller.hangup().expect("the caller gives up");
+    expect_event(&mut tls_phone, EventKind::CallClosed, "the CANCEL reaches the TLS phone");
+    site.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plaintext_and_garbage_on_the_tls_port_are_dropped_and_the_listener_keeps_serving() {
     let pki = Pki::new("robust");
