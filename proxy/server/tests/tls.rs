@@ -1,8 +1,8 @@
 //! SIP over TLS (RFC 3261 §26) through carillon-proxy, with a certificate authority made for each test: a
 //! baresip phone registering with digest over TLS and calling a UDP phone and back (audio checked both ways,
-//! Record-Route doubled across the transport change, RFC 5658), a TLS listener that survives plaintext and garbage,
-//! the certificate reloaded on SIGHUP, and a trunk reached over TLS that is called when its CA is trusted and
-//! refused when it is not.
+//! Record-Route doubled across the transport change, RFC 5658), a TLS phone still reached over its connection after
+//! the idle timeout, a TLS listener that survives plaintext and garbage, the certificate reloaded on SIGHUP, and a
+//! trunk reached over TLS that is called when its CA is trusted and refused when it is not.
 //!
 //! Peers: baresip 1.0 speaks TLS (libre with OpenSSL). Debian's SIPp 3.6.1 is built without TLS (`sipp -t l1`
 //! answers "To use a TLS transport you must compile SIPp with OpenSSL"), so it is not used here. The listener's
