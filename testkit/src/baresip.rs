@@ -14,6 +14,12 @@
 //! - `ctrl_tcp` on a free loopback port, through which [`Baresip`] sends commands and receives events;
 //! - a DNS server that does not exist ([`BaresipBuilder::dns_server`] changes it), so the phone never asks the
 //!   system resolver: tests use IP addresses;
+//! - SIP over TLS when asked: [`Account::tls`] registers and sends everything over TLS (`;transport=tls` on the
+//!   address of record and the outbound proxy), [`BaresipBuilder::ca_file`] gives the CAs it trusts
+//!   (`sip_cafile`), [`BaresipBuilder::certificate`] the certificate its own TLS listener on `p + 1` presents
+//!   (`sip_certificate`; without it, that listener cannot complete a handshake). baresip 1.0 with libre 1.1 was
+//!   seen to complete handshakes with servers whose certificate does not chain to `sip_cafile`: it does not
+//!   verify servers, so a test cannot rely on it to refuse one;
 //! - `-t` with the phone's lifetime ([`DEFAULT_LIFETIME`] unless set), so a phone orphaned by a crashed test still
 //!   quits. The generated audio source lasts as long: `aufile` ends a call at the end of its file.
 //!
@@ -115,6 +121,7 @@ pub struct Account {
     password: Option<String>,
     regint: u32,
     outbound_proxy: Option<SocketAddr>,
+    tls: bool,
     answer_mode: AnswerMode,
     codecs: Vec<String>,
 }
@@ -131,6 +138,7 @@ impl Account {
             password: None,
             regint: 0,
             outbound_proxy: None,
+            tls: false,
             answer_mode: AnswerMode::Auto,
             codecs: vec!["PCMU".to_owned(), "PCMA".to_owned()],
         }
@@ -170,6 +178,14 @@ impl Account {
     /// Sends every request through this proxy (`outbound`), whatever the Request-URI.
     pub fn outbound_proxy(mut self, proxy: SocketAddr) -> Account {
         self.outbound_proxy = Some(proxy);
+        self
+    }
+
+    /// Signalling over TLS: the address of record and the outbound proxy get `;transport=tls`, so the REGISTER and
+    /// every request go over a TLS connection to the registrar's (or proxy's) address, which must then be its TLS
+    /// listener. The contact registered is the phone's TLS address ([`Baresip::tls_addr`]).
+    pub fn tls(mut self) -> Account {
+        self.tls = true;
         self
     }
 
@@ -214,7 +230,8 @@ impl Account {
         }
         match &self.registrar {
             Some(registrar) => {
-                let _ = write!(line, "<sip:{}@{registrar}>", self.user);
+                let transport = if self.tls { ";transport=tls" } else { "" };
+                let _ = write!(line, "<sip:{}@{registrar}{transport}>", self.user);
             }
             None => {
                 let _ = write!(line, "<sip:{}@127.0.0.1:{sip_port}>", self.user);
@@ -227,7 +244,8 @@ impl Account {
             let _ = write!(line, ";auth_pass={password}");
         }
         if let Some(proxy) = self.outbound_proxy {
-            let _ = write!(line, ";outbound=\"sip:{proxy};lr\"");
+            let transport = if self.tls { ";transport=tls" } else { "" };
+            let _ = write!(line, ";outbound=\"sip:{proxy}{transport};lr\"");
         }
         let regint = if self.registrar.is_some() { self.regint } else { 0 };
         let answer_mode = match self.answer_mode {
@@ -248,6 +266,8 @@ pub struct BaresipBuilder {
     sip_port: Option<u16>,
     sip_trace: bool,
     dns_server: SocketAddr,
+    ca_file: Option<PathBuf>,
+    certificate: Option<PathBuf>,
 }
 
 impl BaresipBuilder {
@@ -278,6 +298,19 @@ impl BaresipBuilder {
     /// The DNS server baresip asks; by default one that does not exist.
     pub fn dns_server(mut self, server: SocketAddr) -> BaresipBuilder {
         self.dns_server = server;
+        self
+    }
+
+    /// The PEM file of CA certificates the phone trusts for TLS (`sip_cafile`).
+    pub fn ca_file(mut self, path: &Path) -> BaresipBuilder {
+        self.ca_file = Some(path.to_owned());
+        self
+    }
+
+    /// The PEM file holding the certificate chain and private key the phone's TLS listener presents
+    /// (`sip_certificate`).
+    pub fn certificate(mut self, path: &Path) -> BaresipBuilder {
+        self.certificate = Some(path.to_owned());
         self
     }
 
@@ -372,6 +405,13 @@ impl BaresipBuilder {
 
     fn config(&self, source: &Path, recordings: &Path, ports: Ports) -> String {
         let (rtp_low, rtp_high) = ports.rtp;
+        let mut tls = String::new();
+        if let Some(ca_file) = &self.ca_file {
+            let _ = writeln!(tls, "sip_cafile\t{}", ca_file.display());
+        }
+        if let Some(certificate) = &self.certificate {
+            let _ = writeln!(tls, "sip_certificate\t{}", certificate.display());
+        }
         format!(
             "poll_method\tepoll\n\
              sip_listen\t127.0.0.1:{sip}\n\
@@ -402,7 +442,8 @@ impl BaresipBuilder {
              module_app\tmenu.so\n\
              statmode_default\toff\n\
              ctrl_tcp_listen\t127.0.0.1:{ctrl}\n\
-             snd_path\t{recordings}\n",
+             snd_path\t{recordings}\n\
+             {tls}",
             sip = ports.sip,
             dns = self.dns_server,
             source = source.display(),
@@ -472,6 +513,8 @@ impl Baresip {
             sip_port: None,
             sip_trace: false,
             dns_server: NO_DNS_SERVER,
+            ca_file: None,
+            certificate: None,
         }
     }
 
@@ -483,6 +526,11 @@ impl Baresip {
     /// Where the phone's SIP socket listens (UDP and TCP).
     pub fn sip_addr(&self) -> SocketAddr {
         self.sip_addr
+    }
+
+    /// Where the phone's TLS listener is: the port after [`sip_addr`](Self::sip_addr)'s.
+    pub fn tls_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.sip_addr.port().wrapping_add(1)))
     }
 
     /// The URI that reaches this phone without a registrar: `sip:<user>@127.0.0.1:<SIP port>`.
@@ -1173,6 +1221,16 @@ mod tests {
         assert_eq!(
             registered,
             "\"Ext 1001\" <sip:1001@127.0.0.1:5060>;auth_pass=pw1001;regint=60;answermode=manual;audio_codecs=PCMA"
+        );
+        let tls = Account::registered("1001", "127.0.0.1:5061")
+            .outbound_proxy("127.0.0.1:5061".parse().expect("address"))
+            .tls()
+            .accounts_line(5074)
+            .expect("over TLS");
+        assert_eq!(
+            tls,
+            "<sip:1001@127.0.0.1:5061;transport=tls>;outbound=\"sip:127.0.0.1:5061;transport=tls;lr\";regint=600;\
+             answermode=auto;audio_codecs=PCMU,PCMA"
         );
         assert!(Account::direct("alice").password("a;b").accounts_line(5074).is_err());
         assert!(Account::direct("al ice").accounts_line(5074).is_err());

@@ -33,7 +33,7 @@ pub struct Config {
     /// `[dns]`: RFC 3263 lookups for other domains.
     #[serde(default)]
     pub dns: DnsConfig,
-    /// `[tls]`: the certificate of `tls:` listeners.
+    /// `[tls]`: the certificate of `tls:` listeners and the CAs trusted for outgoing TLS connections.
     #[serde(default)]
     pub tls: TlsConfig,
     /// `[log]`: what is logged.
@@ -74,6 +74,10 @@ pub struct SipConfig {
     /// The address written in Via and Record-Route when a listener binds a wildcard address (required then).
     #[serde(default)]
     pub public_address: Option<String>,
+    /// A TCP or TLS connection without traffic for this long is closed, unless a registration made over it
+    /// lasts longer: then it stays open until the registration expires.
+    #[serde(default = "default_connection_idle_seconds")]
+    pub connection_idle_seconds: u64,
 }
 
 /// `[database]`.
@@ -148,7 +152,15 @@ pub struct TlsConfig {
     /// PEM private key.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// PEM bundle of the CA certificates a server must chain to when the proxy opens a TLS connection (a trunk, a
+    /// phone whose connection is gone, another domain); absent = the system bundle [`SYSTEM_CA_BUNDLE`] if it
+    /// exists.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
+
+/// The CA bundle of Debian's `ca-certificates` package, trusted for outgoing TLS when `[tls] ca_file` is absent.
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// `[log]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -260,6 +272,9 @@ impl Default for RoutingConfig {
     }
 }
 
+fn default_connection_idle_seconds() -> u64 {
+    120
+}
 fn default_heartbeat_seconds() -> u64 {
     30
 }
@@ -378,6 +393,9 @@ impl Config {
                  Record-Route"
                     .to_owned(),
             );
+        }
+        if self.sip.connection_idle_seconds == 0 {
+            return bad("sip.connection_idle_seconds", "must be at least 1".to_owned());
         }
         let has_tls = listeners.iter().any(|l| l.transport == Transport::Tls);
         if has_tls && (self.tls.certificate_file.is_none() || self.tls.key_file.is_none()) {
@@ -570,6 +588,10 @@ nonce_secret_file = "/tmp/secret"
         assert_eq!(config.registrar, RegistrarConfig::default());
         assert_eq!(config.log.level, "info");
         assert_eq!(config.listeners().expect("listeners").len(), 2);
+        assert_eq!(config.sip.connection_idle_seconds, 120);
+        assert_eq!(config.tls, TlsConfig::default(), "no certificate, the system CA bundle");
+        let text = MINIMAL.replace("[database]", "connection_idle_seconds = 0\n[database]");
+        assert!(error_of(&text).starts_with("sip.connection_idle_seconds"), "{}", error_of(&text));
     }
 
     #[test]

@@ -122,6 +122,8 @@ pub(crate) struct Io {
     pub(crate) writes: mpsc::Sender<Write>,
     pub(crate) completions: mpsc::UnboundedSender<Completion>,
     pub(crate) senders: Vec<mpsc::UnboundedSender<SendJob>>,
+    /// For keeping open the connections registrations were made over.
+    pub(crate) transport: TransportLayer,
 }
 
 /// A server transaction's origin: where its request came from and how to answer.
@@ -626,6 +628,7 @@ impl Engine {
     fn decide_register(&mut self, now: Instant, key: &TransactionKey, request: &Message, authorization: Authorization) {
         let Some(server) = self.servers.get(key) else { return };
         let origin = &server.origin;
+        let connection = origin.connection;
         let flow = carillon_registrar::Flow {
             transport: origin.transport,
             source: origin.source,
@@ -656,6 +659,13 @@ impl Engine {
                 }
                 carillon_registrar::BindingChange::Insert(_) | carillon_registrar::BindingChange::Refresh(_) => {
                     info!(aor = %binding.aor, contact = %binding.contact, source = %binding.flow.source, "binding stored");
+                    // The phone is reached over this connection (see `needs_flow`): the idle timeout must not
+                    // close it while the binding lasts.
+                    if let Some(connection) = connection
+                        && binding.flow.transport.is_reliable()
+                    {
+                        self.io.transport.keep_open(connection, binding.expires_at.saturating_sub(epoch));
+                    }
                     match self.line_ids.get(&binding.aor) {
                         Some(&line_id) => self.write(Write::Upsert(Box::new(store::registration(binding, line_id)))),
                         None => {

@@ -45,10 +45,12 @@ mod records;
 mod routing;
 mod service;
 mod store;
+mod tls;
 
 pub use config::{
     AuthConfig, Config, DatabaseConfig, DnsConfig, ListenAddress, LogConfig, NodeConfig, NumberPlanConfig,
-    RegistrarConfig, RoutingConfig, ShutdownConfig, SipConfig, TlsConfig,
+    RegistrarConfig, RoutingConfig, SYSTEM_CA_BUNDLE, ShutdownConfig, SipConfig, TlsConfig,
 };
 pub use error::Error;
 pub use service::{Server, run};
+pub use tls::TlsFiles;

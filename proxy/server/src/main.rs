@@ -2,6 +2,7 @@
 //!
 //! Exit status: 0 after a clean shutdown (SIGTERM or SIGINT), 2 for a bad configuration or command line, 1 for
 //! any other failure. Logs go to stderr; the level comes from `RUST_LOG` when set, else from `[log] level`.
+//! SIGHUP reads the `[tls]` files again (certificate, key, CA bundle) without a restart.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,12 +85,37 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(carillon_proxy::run(config, shutdown_signal())) {
+    match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "carillon-proxy failed");
             eprintln!("carillon-proxy: {e}");
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Starts the service and serves until SIGTERM or SIGINT, reloading the `[tls]` files on SIGHUP.
+async fn serve(config: Config) -> Result<(), carillon_proxy::Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Taken before anything else: from here on a SIGHUP (the default action of which ends the process) only
+    // ever means "reload".
+    let hangups = signal(SignalKind::hangup())
+        .map_err(|source| carillon_proxy::Error::Io { what: "cannot handle SIGHUP".to_owned(), source })?;
+    let server = carillon_proxy::Server::start(config).await?;
+    tokio::spawn(reload_on_hangup(hangups, server.tls_files()));
+    server.run(shutdown_signal()).await
+}
+
+/// Reloads the `[tls]` files on every SIGHUP (with nothing to reload without a `tls:` listener).
+async fn reload_on_hangup(mut hangups: tokio::signal::unix::Signal, files: Option<carillon_proxy::TlsFiles>) {
+    while hangups.recv().await.is_some() {
+        match &files {
+            Some(files) => match files.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS files reloaded"),
+                Err(e) => tracing::warn!(error = %e, "SIGHUP: TLS files not (all) reloaded"),
+            },
+            None => tracing::info!("SIGHUP: no tls: listener, nothing to reload"),
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::engine::{self, Completion, Engine, Io, SendJob, Settings};
 use crate::error::Error;
 use crate::store::{self, Write};
+use crate::tls::{self, TlsFiles};
 
 /// RFC 3261 §16.6 step 11: a proxy's Timer C is more than three minutes.
 const TIMER_C: Duration = Duration::from_secs(181);
@@ -40,6 +41,7 @@ pub struct Server {
     events: mpsc::Receiver<TransportEvent>,
     completions: mpsc::UnboundedReceiver<Completion>,
     transport: TransportLayer,
+    tls_files: Option<TlsFiles>,
     senders: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     heartbeat: JoinHandle<()>,
@@ -79,7 +81,10 @@ impl Server {
             warn!("no emergency numbers in the database: 911 and the like route nowhere until some are added");
         }
 
-        let mut transport_config = TransportConfig::default();
+        let mut transport_config = TransportConfig {
+            idle_timeout: Duration::from_secs(config.sip.connection_idle_seconds),
+            ..TransportConfig::default()
+        };
         for l in &listen {
             match l.transport {
                 Transport::Udp => transport_config.udp = Some(l.addr),
@@ -92,13 +97,17 @@ impl Server {
                         addr: l.addr,
                         cert_path: cert.clone(),
                         key_path: key.clone(),
-                        reload_interval: Some(Duration::from_secs(60)),
+                        reload_interval: Some(tls::CERTIFICATE_CHECK_INTERVAL),
                     });
+                    // Outgoing TLS leaves from the TLS listener (its Via and Record-Route), so it needs one.
+                    transport_config.tls_client = tls::client_config(&config.tls)?;
                 }
                 _ => {}
             }
         }
+        let has_tls = transport_config.tls.is_some();
         let (transport, events) = TransportLayer::bind(transport_config).await?;
+        let tls_files = has_tls.then(|| TlsFiles::new(transport.clone(), config.tls.clone()));
         let mut bound = Vec::new();
         for l in &listen {
             let addr = transport.local_addr(l.transport).unwrap_or(l.addr);
@@ -189,7 +198,14 @@ impl Server {
             routing: std::sync::Arc::new(crate::routing::Policy::new(&config)),
             emergency_refresh: Duration::from_secs(config.routing.emergency_refresh_seconds),
         };
-        let io = Io { resolver, pool, writes, completions: completions_tx, senders: sender_queues };
+        let io = Io {
+            resolver,
+            pool,
+            writes,
+            completions: completions_tx,
+            senders: sender_queues,
+            transport: transport.clone(),
+        };
         let mut engine = Engine::new(settings, io, proxy, transactions, Registrar::default());
         engine.set_emergency_routes(Instant::now(), &emergency);
 
@@ -218,6 +234,7 @@ impl Server {
             events,
             completions,
             transport,
+            tls_files,
             senders,
             writer,
             heartbeat,
@@ -230,6 +247,11 @@ impl Server {
     /// The address a transport's listener is bound to (with the port chosen when the configuration said 0).
     pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
         self.transport.local_addr(transport)
+    }
+
+    /// The handle that reloads the `[tls]` files while the service runs; `None` without a `tls:` listener.
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        self.tls_files.clone()
     }
 
     /// The registrar's bindings before serving: those loaded from the database at start.
@@ -246,6 +268,7 @@ impl Server {
             mut events,
             mut completions,
             transport,
+            tls_files: _,
             senders,
             writer,
             heartbeat,

@@ -7,14 +7,15 @@
 //!
 //! Stream connections, accepted or opened, live in one table keyed by remote address and transport, so a second
 //! message to the same peer reuses the connection. Each connection is one task that reads, frames, writes what
-//! is queued for it, answers RFC 5626 pings, and closes itself after `idle_timeout` without traffic.
+//! is queued for it, answers RFC 5626 pings, and closes itself after `idle_timeout` without traffic (or later,
+//! when asked to stay open with [`TransportLayer::keep_open`]).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -54,7 +55,9 @@ pub struct TransportConfig {
     pub tcp: Option<SocketAddr>,
     /// The TLS listener, if any.
     pub tls: Option<TlsListenConfig>,
-    /// Client configuration for connections opened to TLS targets; without it TLS targets are unreachable.
+    /// Client configuration for connections opened to TLS targets (its root store is what a server's certificate
+    /// is verified against); without it TLS targets are unreachable. Replaceable with
+    /// [`TransportLayer::set_tls_client`].
     pub tls_client: Option<Arc<rustls::ClientConfig>>,
     /// A stream connection with no traffic in either direction for this long is closed.
     pub idle_timeout: Duration,
@@ -194,6 +197,8 @@ struct ConnectionHandle {
     local: SocketAddr,
     transport: Transport,
     writes: mpsc::Sender<QueuedWrite>,
+    /// Until when the connection stays open without traffic, past its idle timeout ([`TransportLayer::keep_open`]).
+    kept_until: Arc<Mutex<Option<Instant>>>,
 }
 
 #[derive(Debug, Default)]
@@ -232,7 +237,7 @@ struct Inner {
     tcp_local: Option<SocketAddr>,
     tls_local: Option<SocketAddr>,
     certificate: Option<Arc<ReloadableCertificate>>,
-    tls_client: Option<Arc<rustls::ClientConfig>>,
+    tls_client: RwLock<Option<Arc<rustls::ClientConfig>>>,
     connections: Mutex<Connections>,
     /// Taken at shutdown, so the event channel closes once the last task ends.
     events: Mutex<Option<mpsc::Sender<TransportEvent>>>,
@@ -294,7 +299,7 @@ impl TransportLayer {
             tcp_local: tcp.as_ref().map(|l| l.local_addr()).transpose()?,
             tls_local: tls_listener.as_ref().map(|l| l.local_addr()).transpose()?,
             certificate,
-            tls_client: config.tls_client,
+            tls_client: RwLock::new(config.tls_client),
             connections: Mutex::new(Connections::default()),
             events: Mutex::new(Some(events)),
             shutdown: watch::channel(false).0,
@@ -405,6 +410,26 @@ impl TransportLayer {
         Ok(())
     }
 
+    /// Replaces the client configuration of TLS connections opened from now on (a new trust store, say);
+    /// connections already open stay as they are. `None` makes TLS targets unreachable.
+    pub fn set_tls_client(&self, config: Option<Arc<rustls::ClientConfig>>) {
+        // A poisoned lock only means a panic elsewhere while swapping an Arc; the value is still whole.
+        *self.inner.tls_client.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
+    /// Keeps stream connection `id` open for at least `duration` from now, with or without traffic: a phone
+    /// registered over it is reached over it (its only way in through NAT), so the idle timeout must not close it
+    /// while the registration lasts. Only ever extends; returns false when the connection is gone.
+    pub fn keep_open(&self, id: ConnectionId, duration: Duration) -> bool {
+        let Some(handle) = self.inner.connection(id) else { return false };
+        let until = Instant::now() + duration;
+        let mut kept = handle.kept_until.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.is_none_or(|k| k < until) {
+            *kept = Some(until);
+        }
+        true
+    }
+
     /// How many stream connections are open.
     pub fn connection_count(&self) -> usize {
         self.inner.table().by_id.len()
@@ -428,6 +453,11 @@ impl TransportLayer {
 }
 
 impl ConnectionHandle {
+    fn kept_until(&self) -> Option<Instant> {
+        // Only ever replaced whole: a panic elsewhere cannot leave it torn.
+        *self.kept_until.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn sent(&self) -> Sent {
         Sent {
             transport: self.transport,
@@ -478,7 +508,7 @@ impl Inner {
     ) -> (ConnectionHandle, mpsc::Receiver<QueuedWrite>) {
         let id = ConnectionId(self.next_connection.fetch_add(1, Ordering::Relaxed));
         let (writes, queue) = mpsc::channel(CONNECTION_QUEUE);
-        let handle = ConnectionHandle { id, remote, local, transport, writes };
+        let handle = ConnectionHandle { id, remote, local, transport, writes, kept_until: Arc::default() };
         let mut table = self.table();
         table.by_id.insert(id, handle.clone());
         table.by_remote.insert((remote, transport), id);
@@ -559,7 +589,8 @@ impl Inner {
         let connector = match transport {
             Transport::Tcp => None,
             Transport::Tls => {
-                Some(TlsConnector::from(self.tls_client.clone().ok_or(Error::TransportUnavailable(Transport::Tls))?))
+                let config = self.tls_client.read().unwrap_or_else(|e| e.into_inner()).clone();
+                Some(TlsConnector::from(config.ok_or(Error::TransportUnavailable(Transport::Tls))?))
             }
             other => return Err(Error::TransportUnavailable(other)),
         };
@@ -579,8 +610,19 @@ impl Inner {
                         .map_err(|_| Error::Unroutable("TLS server name is not a valid DNS name"))?,
                     None => ServerName::IpAddress(remote.ip().into()),
                 };
-                let mut stream =
-                    timeout(self.connect_timeout, connector.connect(name, tcp)).await.map_err(|_| timed_out())??;
+                let handshake = timeout(self.connect_timeout, connector.connect(name, tcp)).await;
+                let mut stream = match handshake {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        let error = tls_failure(e);
+                        // An operator must see this one: a wrong trust store or an expired certificate on the
+                        // far side fails every call there.
+                        let server_name = server_name.map_or_else(|| remote.ip().to_string(), str::to_owned);
+                        warn!(%remote, %server_name, %error, "TLS handshake with a server failed");
+                        return Err(error);
+                    }
+                    Err(_) => return Err(timed_out().into()),
+                };
                 write_message(&mut stream, &bytes, self.write_timeout).await?;
                 self.start_connection(stream, remote, local, transport, guard.events.clone(), guard.alive.clone())
             }
@@ -627,6 +669,15 @@ impl Inner {
                 None
             }
         }
+    }
+}
+
+/// The error of a failed client handshake: the TLS error itself (an untrusted or expired certificate, a name
+/// mismatch) when there is one, the socket error otherwise.
+fn tls_failure(error: io::Error) -> Error {
+    match error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(tls) => Error::Tls(tls.clone()),
+        None => Error::Io(error),
     }
 }
 
@@ -862,7 +913,10 @@ async fn run_connection<S>(
                     }
                 }
             },
-            () = sleep_until(deadline) => break CloseReason::Idle,
+            () = sleep_until(deadline) => match conn.kept_until().filter(|until| *until > Instant::now()) {
+                Some(until) => deadline = until,
+                None => break CloseReason::Idle,
+            },
         }
     };
     inner.forget(conn.id);

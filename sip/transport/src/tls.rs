@@ -90,12 +90,17 @@ impl ResolvesServerCert for ReloadableCertificate {
     }
 }
 
-/// A client configuration trusting the certificates in a PEM file (a private CA, or the server certificates
-/// themselves), for `sips:` targets.
+/// A client configuration trusting the certificates in a PEM file (a private CA, the system's bundle, or the
+/// server certificates themselves), for TLS targets. Certificates in the file that cannot serve as trust anchors
+/// are skipped, as system bundles may hold some; a file without a single usable one is an error.
 pub fn client_config_from_pem(ca_path: &Path) -> Result<Arc<ClientConfig>, Error> {
     let mut roots = RootCertStore::empty();
-    for cert in read_certs(ca_path)? {
-        roots.add(cert).map_err(|e| Error::Certificate(format!("{}: {e}", ca_path.display())))?;
+    let (added, skipped) = roots.add_parsable_certificates(read_certs(ca_path)?);
+    if added == 0 {
+        return Err(Error::Certificate(format!("{}: no usable CA certificate in file", ca_path.display())));
+    }
+    if skipped > 0 {
+        tracing::debug!(path = %ca_path.display(), added, skipped, "CA certificates that are not usable trust anchors skipped");
     }
     client_config(roots)
 }

@@ -1,5 +1,6 @@
 //! TLS on 127.0.0.1 with self-signed certificates: exchanging messages, reloading the certificate without a
-//! restart (on demand and by polling the files), and connections opened to `sips:` targets.
+//! restart (on demand and by polling the files), connections opened to `sips:` targets, and the trust store they
+//! are verified against.
 #![allow(clippy::expect_used, clippy::panic)] // Tests fail loudly, with the reason in the message.
 
 mod common;
@@ -183,6 +184,46 @@ async fn sips_target_is_reached_over_tls_with_the_uri_host_as_server_name() {
     assert!(err.is_transport_failure(), "{err}");
     assert_no_event(&mut server_events).await;
     for layer in [&client, &fresh, &server] {
+        layer.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn an_untrusted_server_fails_with_the_tls_error_until_the_trust_store_is_replaced() {
+    let dir = cert_dir();
+    let (server_cert, stranger) = (make_cert(), make_cert());
+    install(&dir, &server_cert);
+    let (server, mut server_events) = bind(tls_config(&dir, None)).await;
+    let target = Target { transport: Transport::Tls, addr: server.local_addr(Transport::Tls).expect("TLS bound") };
+    // The client trusts a PEM file holding someone else's certificate.
+    let trusted = dir.path().join("trusted.pem");
+    std::fs::write(&trusted, &stranger.cert_pem).expect("write the trust store");
+    let client_config = tls::client_config_from_pem(&trusted).expect("a usable trust store");
+    let (client, mut client_events) =
+        bind(TransportConfig { tls_client: Some(client_config), ..TransportConfig::default() }).await;
+    let request = || parse(&options("SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK-ca", "ca-1", ""));
+    let outgoing = || Outgoing { message: request(), target, server_name: Some("localhost".into()) };
+
+    let err = client.send(outgoing()).await.expect_err("the server's certificate is not trusted");
+    assert!(
+        matches!(&err, carillon_sip_transport::Error::Tls(rustls::Error::InvalidCertificate(_))),
+        "the certificate problem itself: {err}"
+    );
+    assert!(err.is_transport_failure(), "{err}");
+    assert_no_event(&mut server_events).await;
+
+    // A file without a certificate is no trust store.
+    std::fs::write(&trusted, "no PEM here").expect("write");
+    assert!(tls::client_config_from_pem(&trusted).is_err());
+
+    std::fs::write(&trusted, &server_cert.cert_pem).expect("write the trust store");
+    client.set_tls_client(Some(tls::client_config_from_pem(&trusted).expect("a usable trust store")));
+    client.send(outgoing()).await.expect("trusted now");
+    let incoming = next_incoming(&mut server_events).await;
+    server.send_response(ok_for(&incoming.message), incoming.connection).await.expect("response sent");
+    let response = next_incoming(&mut client_events).await;
+    assert_eq!(response.message.status().map(|s| s.as_u16()), Some(200));
+    for layer in [&client, &server] {
         layer.shutdown().await;
     }
 }

@@ -1,5 +1,5 @@
 //! UDP and TCP on 127.0.0.1: receiving, stamping, response routing, bad input, framing, connection reuse,
-//! idle close, keepalives, and the UDP-to-TCP switch of large requests.
+//! idle close (and connections kept open past it), keepalives, and the UDP-to-TCP switch of large requests.
 #![allow(clippy::expect_used, clippy::panic)] // Tests fail loudly, with the reason in the message.
 
 mod common;
@@ -221,6 +221,31 @@ async fn tcp_connection_is_reused_for_the_same_peer_and_closed_when_idle() {
     assert!(closed_by_peer(&mut stream).await, "idle connection closed");
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(layer.connection_count(), 0);
+    layer.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_connection_kept_open_outlives_the_idle_timeout_and_the_others_do_not() {
+    let config = TransportConfig { idle_timeout: Duration::from_millis(300), ..udp_tcp_config() };
+    let (layer, mut events) = bind(config).await;
+    let server = layer.local_addr(Transport::Tcp).expect("TCP bound");
+    let mut kept = TcpStream::connect(server).await.expect("connect");
+    let mut idle = TcpStream::connect(server).await.expect("connect");
+    let mut ids = Vec::new();
+    for (stream, call_id) in [(&mut kept, "kept-1"), (&mut idle, "idle-1")] {
+        let request = options("SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-keep", call_id, "");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        ids.push(next_incoming(&mut events).await.connection.expect("a stream connection"));
+    }
+    // As the registrar does for a phone that registered over the connection.
+    assert!(layer.keep_open(ids[0], Duration::from_secs(30)));
+
+    assert!(closed_by_peer(&mut idle).await, "the other connection is closed when idle");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(layer.connection_count(), 1, "only the connection kept open is left");
+    let request = options("SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-keep2", "kept-2", "");
+    kept.write_all(request.as_bytes()).await.expect("write after the idle timeout");
+    assert_eq!(next_incoming(&mut events).await.connection, Some(ids[0]), "on the same connection");
     layer.shutdown().await;
 }
 

@@ -151,6 +151,8 @@ pub(crate) fn init_logs() {
 pub(crate) struct Running {
     pub(crate) udp: SocketAddr,
     pub(crate) tcp: SocketAddr,
+    /// The TLS listener, when the configuration has one.
+    pub(crate) tls: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), carillon_proxy::Error>>,
 }
@@ -165,11 +167,12 @@ impl Running {
     pub(crate) fn serve(server: carillon_proxy::Server) -> Running {
         let udp = server.local_addr(Transport::Udp).expect("UDP listener");
         let tcp = server.local_addr(Transport::Tcp).expect("TCP listener");
+        let tls = server.local_addr(Transport::Tls);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        Running { udp, tcp, stop: Some(stop), task }
+        Running { udp, tcp, tls, stop: Some(stop), task }
     }
 
     /// Tells the service to stop, without waiting.

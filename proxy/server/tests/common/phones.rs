@@ -85,6 +85,11 @@ impl Site {
         self.service().udp
     }
 
+    /// The service's TLS address, when it was started with a TLS listener.
+    pub(crate) fn tls_proxy(&self) -> SocketAddr {
+        self.service().tls.expect("the service has a TLS listener")
+    }
+
     /// The service's UDP address as `ip:port`, the registrar a phone is given.
     pub(crate) fn registrar(&self) -> String {
         self.proxy().to_string()
