@@ -169,6 +169,7 @@ mod tests {
             request_uri: "sip:4001@campus.test".to_owned(),
             started,
             answered: (disposition == CallDisposition::Answered).then_some(started + Duration::from_secs(2)),
+            answered_by: (disposition == CallDisposition::Answered).then(|| "4001".to_owned()),
             ended: started + Duration::from_secs(2),
             status: StatusCode::OK,
             disposition,
@@ -189,6 +190,7 @@ mod tests {
         assert_eq!(row.clid, "\"Alice Cueba\" <4000>");
         assert_eq!(row.disposition, carillon_db::Disposition::Busy);
         assert_eq!(row.answer, None, "only answered calls have an answer time");
+        assert_eq!(row.dstchannel, "", "nothing answered");
         assert_eq!(row.uniqueid, row.linkedid);
     }
 
@@ -202,6 +204,7 @@ mod tests {
         let row = open.close("call-1", end, &clock).expect("the open call");
         assert_eq!(row.end, end);
         assert!(row.answer.is_some());
+        assert_eq!(row.dstchannel, "4001", "the line that answered");
         assert!(open.close_all(end, &clock).is_empty());
     }
 }
