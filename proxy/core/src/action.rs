@@ -103,6 +103,8 @@ pub struct CallRecord {
     pub started: Instant,
     /// When the first 2xx went upstream.
     pub answered: Option<Instant>,
+    /// The branch whose 2xx answered the call (the driver knows where it went: a line, a trunk).
+    pub answered_by: Option<BranchId>,
     /// When the final response went upstream. For an answered call the call ends later, with the BYE the
     /// driver sees; for every other disposition this is the end.
     pub ended: Instant,

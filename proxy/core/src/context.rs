@@ -145,6 +145,7 @@ pub(crate) struct Context {
     /// A 6xx arrived (§16.7 step 5): no new branches.
     global_failure: bool,
     answered: Option<Instant>,
+    answered_by: Option<BranchId>,
 }
 
 /// What a new context is created with.
@@ -177,6 +178,7 @@ impl Context {
             cancelled: false,
             global_failure: false,
             answered: None,
+            answered_by: None,
         }
     }
 
@@ -359,6 +361,7 @@ impl Context {
                 // response has been sent ... any 2xx response to an INVITE MUST be forwarded immediately").
                 out.push(Action::Respond { message: response });
                 if forwarding {
+                    self.answered_by = Some(BranchId(index as u32));
                     self.finish(now, status, env, out);
                     // Step 10: every other branch is cancelled.
                     self.cancel_running(out);
@@ -567,6 +570,7 @@ impl Context {
             request_uri: self.request.request_uri().unwrap_or("").to_owned(),
             started: self.started,
             answered: self.answered,
+            answered_by: self.answered_by,
             ended: now,
             status,
             disposition: CallDisposition::from_final(status, self.cancelled),

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use carillon_proxy_core::{Action, CallDisposition, Flow, Handled, Reply, Target, TargetSet, Targets};
+use carillon_proxy_core::{Action, BranchId, CallDisposition, Flow, Handled, Reply, Target, TargetSet, Targets};
 use carillon_sip::target::Transport;
 use carillon_sip::transaction::{Event, Timer};
 use carillon_sip::{HeaderName, Message, Method, StatusCode};
@@ -337,6 +337,7 @@ fn fork_first_486_then_200_forwards_the_200_without_cancel_rfc3261_16_7() {
     let record = &h.records()[0];
     assert_eq!(record.disposition, CallDisposition::Answered);
     assert_eq!(record.answered, Some(h.now));
+    assert_eq!(record.answered_by, Some(BranchId(1)), "the mobile answered");
     assert_eq!(record.status, StatusCode::OK);
     assert_eq!(record.method, Method::Invite);
     assert_eq!(record.call_id, "call-1@192.0.2.1");

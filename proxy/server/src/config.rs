@@ -215,6 +215,12 @@ pub struct RoutingConfig {
     /// outage) the last copy read is used.
     #[serde(default = "default_emergency_refresh_seconds")]
     pub emergency_refresh_seconds: u64,
+    /// How long a trunk or gateway has to answer a request at all (a 100 Trying will do) before it counts as down
+    /// and the next trunk (or the next server of its DNS name) is tried. Without it a silent trunk is given up
+    /// only by the transaction timeout, 32 seconds later. A trunk that answered is alive: then the call rings as
+    /// long as the callee lets it.
+    #[serde(default = "default_trunk_response_timeout_seconds")]
+    pub trunk_response_timeout_seconds: u64,
 }
 
 fn default_outside_prefix() -> String {
@@ -238,6 +244,9 @@ fn default_subscriber_digits() -> u8 {
 fn default_emergency_refresh_seconds() -> u64 {
     60
 }
+fn default_trunk_response_timeout_seconds() -> u64 {
+    4
+}
 
 impl Default for NumberPlanConfig {
     fn default() -> Self {
@@ -256,7 +265,11 @@ impl Default for NumberPlanConfig {
 
 impl Default for RoutingConfig {
     fn default() -> Self {
-        RoutingConfig { redirect_domains: Vec::new(), emergency_refresh_seconds: default_emergency_refresh_seconds() }
+        RoutingConfig {
+            redirect_domains: Vec::new(),
+            emergency_refresh_seconds: default_emergency_refresh_seconds(),
+            trunk_response_timeout_seconds: default_trunk_response_timeout_seconds(),
+        }
     }
 }
 
@@ -484,6 +497,10 @@ impl Config {
         if self.routing.emergency_refresh_seconds == 0 {
             return bad("routing.emergency_refresh_seconds", "must be at least 1".to_owned());
         }
+        // Above 32 s the transaction timeout (64*T1) comes first anyway.
+        if !(1..=32).contains(&self.routing.trunk_response_timeout_seconds) {
+            return bad("routing.trunk_response_timeout_seconds", "must be 1 to 32".to_owned());
+        }
         Ok(())
     }
 
@@ -601,6 +618,18 @@ nonce_secret_file = "/tmp/secret"
         assert!(error_of(&text).starts_with("routing.redirect_domains[0]"), "{}", error_of(&text));
         let text = format!("{MINIMAL}[routing]\nredirect_domains = [\"10.0.0.1\"]\n");
         assert!(error_of(&text).contains("not a domain name"), "{}", error_of(&text));
+    }
+
+    #[test]
+    fn a_silent_trunk_is_given_up_after_four_seconds_unless_configured() {
+        let config = Config::from_toml(MINIMAL).expect("minimal configuration");
+        assert_eq!(config.routing.trunk_response_timeout_seconds, 4);
+        let text = format!("{MINIMAL}[routing]\ntrunk_response_timeout_seconds = 2\n");
+        assert_eq!(Config::from_toml(&text).expect("valid").routing.trunk_response_timeout_seconds, 2);
+        for wrong in ["0", "33"] {
+            let text = format!("{MINIMAL}[routing]\ntrunk_response_timeout_seconds = {wrong}\n");
+            assert!(error_of(&text).starts_with("routing.trunk_response_timeout_seconds"), "{}", error_of(&text));
+        }
     }
 
     #[test]

@@ -525,10 +525,13 @@ impl Engine {
                 if record.method != Method::Invite || challenged {
                     return;
                 }
+                let caller_line = entry.caller_line.clone();
+                let answering_trunk = record.answered_by.and_then(|branch| self.trunk_name(context, branch));
                 let record_context = RecordContext {
                     node: self.settings.node.as_str().to_owned(),
                     domain: self.settings.domain.clone(),
-                    caller_line: entry.caller_line.clone(),
+                    caller_line,
+                    answering_trunk,
                     random: rand::random(),
                 };
                 if record.answered.is_some() {
@@ -1000,7 +1003,11 @@ impl Engine {
         let reliability = if target.transport.is_reliable() { Reliability::Reliable } else { Reliability::Unreliable };
         let is_invite = message.method() == Some(&Method::Invite);
         let call_id = message.call_id().unwrap_or_default().to_owned();
-        match self.transactions.start_client(now, message, reliability) {
+        let response_timeout = match purpose {
+            Purpose::Branch(context, branch) => self.response_timeout(context, branch),
+            Purpose::Cancel => None,
+        };
+        match self.transactions.start_client_with_response_timeout(now, message, reliability, response_timeout) {
             Ok(key) => {
                 if let (Purpose::Branch(context, branch), true) = (purpose, is_invite) {
                     self.branches.insert((context, branch), key.clone());

@@ -49,6 +49,8 @@ pub(crate) struct RecordContext {
     pub(crate) domain: String,
     /// The line that authenticated the call, if it was authenticated (the CDR's `channel`).
     pub(crate) caller_line: Option<String>,
+    /// The trunk whose answer took the call, if a trunk answered (the CDR's `dstchannel`).
+    pub(crate) answering_trunk: Option<String>,
     /// Fresh randomness for the record's unique id.
     pub(crate) random: u64,
 }
@@ -74,7 +76,7 @@ pub(crate) fn row(
         dcontext: context.domain.clone(),
         clid,
         channel: context.caller_line.clone().unwrap_or(caller),
-        dstchannel: String::new(),
+        dstchannel: context.answering_trunk.clone().unwrap_or_default(),
         start: clock.system_time(record.started),
         answer: if answered { record.answered.map(|at| clock.system_time(at)) } else { None },
         end,
@@ -169,6 +171,7 @@ mod tests {
             request_uri: "sip:4001@campus.test".to_owned(),
             started,
             answered: (disposition == CallDisposition::Answered).then_some(started + Duration::from_secs(2)),
+            answered_by: None,
             ended: started + Duration::from_secs(2),
             status: StatusCode::OK,
             disposition,
@@ -176,7 +179,13 @@ mod tests {
     }
 
     fn context() -> RecordContext {
-        RecordContext { node: "sip1".into(), domain: "campus.test".into(), caller_line: None, random: 1 }
+        RecordContext {
+            node: "sip1".into(),
+            domain: "campus.test".into(),
+            caller_line: None,
+            answering_trunk: None,
+            random: 1,
+        }
     }
 
     #[test]
@@ -190,6 +199,13 @@ mod tests {
         assert_eq!(row.disposition, carillon_db::Disposition::Busy);
         assert_eq!(row.answer, None, "only answered calls have an answer time");
         assert_eq!(row.uniqueid, row.linkedid);
+        assert_eq!(row.dstchannel, "", "no trunk answered");
+        let through_trunk = RecordContext { answering_trunk: Some("itsp-b".into()), ..context() };
+        assert_eq!(row_of(&r, &through_trunk, &clock).dstchannel, "itsp-b");
+    }
+
+    fn row_of(r: &CallRecord, context: &RecordContext, clock: &Clock) -> carillon_db::CallRecord {
+        row(r, context, clock, clock.system_time(r.ended))
     }
 
     #[test]

@@ -35,7 +35,7 @@ use carillon_db::{CallPermissions, EmergencyRoute, LineCredentials};
 use carillon_proxy_core::{BranchId, ContextId, Target as ProxyTarget, Targets};
 use carillon_registrar::Aor;
 use carillon_sip::auth::ClientNonceState;
-use carillon_sip::transaction::{Event, TransactionKey, build_cancel};
+use carillon_sip::transaction::{Event, Timer, TransactionKey, build_cancel};
 use carillon_sip::uri::{SipUri, Uri};
 use carillon_sip::{HeaderName, Message, Method};
 use sqlx::PgPool;
@@ -96,7 +96,7 @@ impl Features {
 impl Engine {
     /// Takes the emergency numbers read at `now`.
     pub(crate) fn set_emergency_routes(&mut self, now: Instant, routes: &[EmergencyRoute]) {
-        let table = EmergencyTable::new(routes);
+        let table = EmergencyTable::new(routes, &self.features.policy);
         if table.len() != self.features.emergency.len() {
             info!(numbers = table.len(), "emergency numbers loaded");
         }
@@ -340,7 +340,12 @@ impl Engine {
                 Some(status) if status.as_u16() >= 200 => Some(Outcome::Status(status.as_u16())),
                 _ => None,
             },
-            Event::Timeout(_) => Some(Outcome::TimedOut),
+            Event::Timeout(timer) => {
+                if let (Timer::B | Timer::F, Some(trunk)) = (timer, call.trunk_of(branch)) {
+                    warn!(%context, %branch, trunk = %trunk.name, "no response from the trunk in time; it counts as down");
+                }
+                Some(Outcome::TimedOut)
+            }
             Event::TransportError => Some(Outcome::Unreachable),
             Event::Terminated | Event::Request(_) | Event::Ack(_) => None,
         };
@@ -381,6 +386,16 @@ impl Engine {
                 false
             }
         }
+    }
+
+    /// How long the next hop of `branch` has to answer at all (a trunk's response timeout), if it must.
+    pub(super) fn response_timeout(&self, context: ContextId, branch: BranchId) -> Option<Duration> {
+        self.features.calls.get(&context).and_then(|c| c.response_timeout(branch))
+    }
+
+    /// The name of the trunk `branch` went to, if it went to one.
+    pub(super) fn trunk_name(&self, context: ContextId, branch: BranchId) -> Option<String> {
+        self.features.calls.get(&context).and_then(|c| c.trunk_of(branch)).map(|t| t.name.clone())
     }
 
     /// The CANCEL of `branch` (whose INVITE runs on `key`): the core's, unless the INVITE was sent again with a

@@ -235,7 +235,18 @@ impl CallRoute {
 
     /// Whether `branch` was sent to a trunk.
     pub(crate) fn is_trunk(&self, branch: BranchId) -> bool {
-        self.branches.get(&branch).is_some_and(|t| t.trunk.is_some())
+        self.trunk_of(branch).is_some()
+    }
+
+    /// The trunk `branch` was sent to, if any.
+    pub(crate) fn trunk_of(&self, branch: BranchId) -> Option<&Arc<TrunkAccount>> {
+        self.branches.get(&branch).and_then(|t| t.trunk.as_ref())
+    }
+
+    /// How long the next hop of `branch` has to answer at all: its trunk's response timeout; `None` for a
+    /// branch to anything but a trunk (a phone may take its time, Timer B applies).
+    pub(crate) fn response_timeout(&self, branch: BranchId) -> Option<Duration> {
+        self.trunk_of(branch).and_then(|t| t.response_timeout)
     }
 
     /// The trunk `branch` was sent to, with credentials, when its challenge has not been answered yet.

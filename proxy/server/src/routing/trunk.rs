@@ -14,16 +14,22 @@
 //! ended.
 
 use std::fmt;
+use std::time::Duration;
 
 use carillon_db::Trunk;
 use carillon_sip::auth::{Account, Challenge, Challenger, ClientNonceState, Ha1, Secret};
 use carillon_sip::{HeaderName, Message, StatusCode};
 
-/// A trunk a target goes through: its name (for logs) and what it takes to answer its challenges.
+/// A trunk a target goes through: its name (for logs and call records), how long it has to answer at all, and
+/// what it takes to answer its challenges.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct TrunkAccount {
     /// The trunk's name.
     pub(crate) name: String,
+    /// Without any response (not even 100 Trying) this long after a request was sent to it, the trunk counts as
+    /// down: the request's client transaction times out as at Timer B (a 408 for RFC 3261 §16.7), and the next
+    /// server of the trunk's DNS name, or the next trunk, is tried. `None`: only the transaction timeout.
+    pub(crate) response_timeout: Option<Duration>,
     username: Option<String>,
     realm: Option<String>,
     ha1_sha256: Option<Ha1>,
@@ -38,6 +44,7 @@ impl fmt::Debug for TrunkAccount {
             .field("name", &self.name)
             .field("username", &self.username)
             .field("realm", &self.realm)
+            .field("response_timeout", &self.response_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -72,12 +79,19 @@ impl TrunkAccount {
         let has_ha1 = trunk.auth_ha1_md5.is_some() || trunk.auth_ha1_sha256.is_some();
         TrunkAccount {
             name: trunk.name.clone(),
+            response_timeout: None,
             username: trunk.auth_username.clone(),
             realm: trunk.auth_realm.clone(),
             ha1_sha256: trunk.auth_ha1_sha256,
             ha1_md5: trunk.auth_ha1_md5,
             sealed_only: !has_ha1 && trunk.auth_password_sealed.is_some(),
         }
+    }
+
+    /// The same account, given up after `timeout` without any response.
+    pub(crate) fn with_response_timeout(mut self, timeout: Duration) -> TrunkAccount {
+        self.response_timeout = Some(timeout);
+        self
     }
 
     /// Whether the trunk has credentials at all.

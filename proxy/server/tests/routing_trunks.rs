@@ -1,0 +1,152 @@
+//! Trunks that fail in the ways a campus meets: a trunk that never answers is given up after
+//! `[routing] trunk_response_timeout_seconds` instead of the 32 s transaction timeout, and the call goes on to the
+//! next trunk; the call record names the trunk that took the call. The answering trunks are SIPp user agent
+//! servers; the silent one is a UDP socket of the test that reads and never answers.
+
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+mod common;
+mod routing_support;
+
+use std::time::{Duration, Instant};
+
+use carillon_db::{CallCategory, Trunk, TrunkKind};
+use carillon_sip::target::Transport;
+use carillon_sip::{HeaderName, Message, Method, StatusCode};
+use carillon_testkit::sipp::{Sipp, SippProcess};
+use common::{Campus, Running, Ua, WAIT, config};
+use routing_support::{call, gateway, next_request, no_request_within, set_class};
+
+/// A trunk on loopback at `host:port` over UDP, without credentials.
+fn trunk(name: &str, host: &str, port: Option<u16>) -> Trunk {
+    Trunk {
+        name: name.into(),
+        kind: TrunkKind::Provider,
+        host: host.into(),
+        port,
+        transport: port.map(|_| Transport::Udp),
+        auth_username: None,
+        auth_realm: None,
+        auth_ha1_md5: None,
+        auth_ha1_sha256: None,
+        auth_password_sealed: None,
+    }
+}
+
+/// Adds the long-distance route `prefix` through `trunks`, tried in the order given.
+async fn add_route(campus: &Campus, prefix: &str, trunks: &[Trunk]) {
+    let route = carillon_db::add_outbound_route(&campus.pool, prefix, CallCategory::LongDistance, "test")
+        .await
+        .expect("route added");
+    for (priority, trunk) in trunks.iter().enumerate() {
+        let id = carillon_db::add_trunk(&campus.pool, trunk).await.expect("trunk added");
+        let priority = i16::try_from(priority).expect("a few trunks");
+        carillon_db::add_route_trunk(&campus.pool, route, id, priority, 0, 0, "").await.expect("trunk in route");
+    }
+}
+
+/// SIPp answering one call (180, 200, then the BYE) on `port` of 127.0.0.1.
+fn sipp_trunk(port: u16) -> SippProcess {
+    Sipp::scenario_file(common::data("uas.xml"), None)
+        .local_port(port)
+        .calls(1)
+        .timeout(Duration::from_secs(40))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start sipp (Debian package sip-tester): {e}"))
+}
+
+/// The 2xx's ACK or an in-dialog request from the caller (RFC 3261 §12.2.1.1): Request-URI the remote target,
+/// the route set from the Record-Route of the 2xx in reverse, the To with the callee's tag.
+fn in_dialog(caller: &mut Ua, method: &str, ok: &Message, call_id: &str, cseq: u32) -> Message {
+    let contact = ok.header_values(HeaderName::Contact).next().expect("the 2xx has a Contact");
+    let target =
+        carillon_sip::headers::NameAddr::parse_as(contact, HeaderName::Contact).expect("a contact").uri.to_owned();
+    let mut routes: Vec<(&str, String)> =
+        ok.header_values(HeaderName::RecordRoute).map(|r| ("Route", r.to_owned())).collect();
+    routes.reverse();
+    let to = ok.header(HeaderName::To).expect("a To").to_owned();
+    caller.request(method, &target, &to, call_id, cseq, &routes)
+}
+
+/// Ends an answered call: the ACK, then the BYE, which must reach the callee and be answered 200; then SIPp must
+/// count one complete call.
+async fn hang_up(caller: &mut Ua, ok: &Message, call_id: &str, sipp: &mut SippProcess) {
+    let ack = in_dialog(caller, "ACK", ok, call_id, 2);
+    caller.send(&ack).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let bye = in_dialog(caller, "BYE", ok, call_id, 3);
+    let bye_ok = caller.transact(&bye).await;
+    assert_eq!(bye_ok.status(), Some(StatusCode::OK), "the BYE reached the trunk: {bye_ok:?}");
+    let outcome = tokio::task::block_in_place(|| sipp.wait(WAIT)).expect("sipp ran");
+    assert_eq!((outcome.exit_code, outcome.successful_calls), (Some(0), 1), "{}", outcome.stderr_tail);
+}
+
+/// The caller's final response to its INVITE, provisional responses skipped.
+async fn final_response(caller: &Ua) -> Message {
+    loop {
+        let (message, _) = caller.recv().await;
+        if message.status().is_some_and(|s| s.as_u16() >= 200) {
+            return message;
+        }
+    }
+}
+
+/// The disposition and dstchannel of the call record of `call_id`, once written.
+async fn call_record(campus: &Campus, call_id: &str) -> (String, String) {
+    campus.wait_for_call_records(call_id).await;
+    sqlx::query_as("SELECT disposition, dstchannel FROM call_records WHERE call_id = $1")
+        .bind(call_id)
+        .fetch_one(&campus.pool)
+        .await
+        .expect("the call record")
+}
+
+/// Counts the INVITEs queued on `ua`'s socket without waiting.
+fn queued_invites(ua: &Ua) -> usize {
+    let mut buf = vec![0u8; 65_535];
+    let mut invites = 0;
+    while let Ok((n, _)) = ua.socket.try_recv_from(&mut buf) {
+        let message = Message::parse(bytes::Bytes::copy_from_slice(&buf[..n])).expect("a SIP message");
+        invites += usize::from(message.method() == Some(&Method::Invite));
+    }
+    invites
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_trunk_is_given_up_after_the_response_timeout_and_the_next_trunk_takes_the_call() {
+    let campus = Campus::new().await;
+    set_class(&campus.pool, "4000", "faculty").await;
+    let service = Running::start(config(&campus)).await;
+    let silent = gateway(service.udp).await;
+    let sipp_port = common::free_udp_port();
+    let mut sipp = sipp_trunk(sipp_port);
+    add_route(
+        &campus,
+        "1414",
+        &[trunk("silent", "127.0.0.1", Some(silent.addr.port())), trunk("backup", "127.0.0.1", Some(sipp_port))],
+    )
+    .await;
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+
+    let sent = Instant::now();
+    let invite = call(&mut caller, "914145551234").await;
+    let call_id = invite.call_id().expect("Call-ID").to_owned();
+    let (first, _) = next_request(&silent, Method::Invite).await;
+    assert_eq!(first.call_id().ok(), Some(call_id.as_str()));
+    let ok = final_response(&caller).await;
+    let waited = sent.elapsed();
+    assert_eq!(ok.status(), Some(StatusCode::OK), "the backup trunk answered: {ok:?}");
+    // The default timeout is 4 s; without it the silent trunk would hold the call for Timer B, 32 s.
+    assert!(waited >= Duration::from_secs(4), "the silent trunk had its 4 s: {waited:?}");
+    assert!(waited < Duration::from_secs(8), "the backup trunk rang within the timeout and a margin: {waited:?}");
+
+    // The silent trunk's transaction ended: its INVITE is no longer retransmitted.
+    let retransmitted = queued_invites(&silent);
+    assert!(retransmitted <= 3, "Timer A at 0.5, 1.5 and 3.5 s only: {retransmitted}");
+    no_request_within(&silent, Duration::from_millis(1500), "the given-up trunk is left alone").await;
+
+    hang_up(&mut caller, &ok, &call_id, &mut sipp).await;
+    let (disposition, dstchannel) = call_record(&campus, &call_id).await;
+    assert_eq!((disposition.as_str(), dstchannel.as_str()), ("ANSWERED", "backup"), "the record names the trunk");
+    service.stop().await;
+}
