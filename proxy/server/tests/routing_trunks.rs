@@ -1,7 +1,9 @@
-//! Trunks that fail in the ways a campus meets: a trunk that never answers is given up after
+//! Trunks and other domains that fail in the ways a campus meets: a trunk that never answers is given up after
 //! `[routing] trunk_response_timeout_seconds` instead of the 32 s transaction timeout, and the call goes on to the
-//! next trunk; the call record names the trunk that took the call. The answering trunks are SIPp user agent
-//! servers; the silent one is a UDP socket of the test that reads and never answers.
+//! next trunk; a server of a trunk's (or another domain's) DNS name that answers 503 or is not there is followed
+//! by the next server of its SRV records (RFC 3263 §4.3). The call record names the trunk that took the call.
+//! The answering servers are SIPp user agent servers, DNS is a dnsmasq of the test; a silent trunk is a UDP socket
+//! of the test that reads and never answers.
 
 #![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
 
@@ -11,8 +13,10 @@ mod routing_support;
 use std::time::{Duration, Instant};
 
 use carillon_db::{CallCategory, Trunk, TrunkKind};
+use carillon_sip::auth::Algorithm;
 use carillon_sip::target::Transport;
 use carillon_sip::{HeaderName, Message, Method, StatusCode};
+use carillon_testkit::dnsmasq::Dnsmasq;
 use carillon_testkit::sipp::{Sipp, SippProcess};
 use common::{Campus, Running, Ua, WAIT, config};
 use routing_support::{call, gateway, next_request, no_request_within, set_class};
@@ -47,7 +51,12 @@ async fn add_route(campus: &Campus, prefix: &str, trunks: &[Trunk]) {
 
 /// SIPp answering one call (180, 200, then the BYE) on `port` of 127.0.0.1.
 fn sipp_trunk(port: u16) -> SippProcess {
-    Sipp::scenario_file(common::data("uas.xml"), None)
+    sipp_playing("uas.xml", port)
+}
+
+/// SIPp playing the test scenario `scenario` for one call on `port` of 127.0.0.1.
+fn sipp_playing(scenario: &str, port: u16) -> SippProcess {
+    Sipp::scenario_file(common::data(scenario), None)
         .local_port(port)
         .calls(1)
         .timeout(Duration::from_secs(40))
@@ -148,5 +157,85 @@ async fn a_silent_trunk_is_given_up_after_the_response_timeout_and_the_next_trun
     hang_up(&mut caller, &ok, &call_id, &mut sipp).await;
     let (disposition, dstchannel) = call_record(&campus, &call_id).await;
     assert_eq!((disposition.as_str(), dstchannel.as_str()), ("ANSWERED", "backup"), "the record names the trunk");
+    service.stop().await;
+}
+
+/// A name server for `itsp.test` and `partner.test`: `_sip._udp` SRV records of each pointing at `first` (priority
+/// 10) and `second` (priority 20), ports of 127.0.0.1.
+fn dns_with_two_servers(first: u16, second: u16) -> Dnsmasq {
+    let mut records = Vec::new();
+    for zone in ["itsp.test", "partner.test"] {
+        records.push(format!("local=/{zone}/"));
+        records.push(format!("host-record=sip1.{zone},127.0.0.1"));
+        records.push(format!("host-record=sip2.{zone},127.0.0.1"));
+        records.push(format!("srv-host=_sip._udp.{zone},sip1.{zone},{first},10,0"));
+        records.push(format!("srv-host=_sip._udp.{zone},sip2.{zone},{second},20,0"));
+    }
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    Dnsmasq::start(&records).unwrap_or_else(|e| panic!("cannot start dnsmasq (Debian package dnsmasq-base): {e}"))
+}
+
+/// Waits for a SIPp that plays one call to end, and asserts the call completed its scenario.
+fn completed(sipp: &mut SippProcess, what: &str) {
+    let outcome = tokio::task::block_in_place(|| sipp.wait(WAIT)).expect("sipp ran");
+    assert_eq!((outcome.exit_code, outcome.successful_calls), (Some(0), 1), "{what}: {}", outcome.stderr_tail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_given_by_its_srv_domain_fails_over_to_the_next_server_after_a_503_rfc3263_4_3() {
+    let campus = Campus::new().await;
+    set_class(&campus.pool, "4000", "faculty").await;
+    let (first, second) = (common::free_udp_port(), common::free_udp_port());
+    let mut unavailable = sipp_playing("uas-503.xml", first);
+    let mut available = sipp_trunk(second);
+    let dns = dns_with_two_servers(first, second);
+    let mut config = config(&campus);
+    config.dns.name_server = Some(dns.addr().to_string());
+    let service = Running::start(config).await;
+    add_route(&campus, "1515", &[trunk("itsp", "itsp.test", None)]).await;
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+
+    let invite = call(&mut caller, "915155551234").await;
+    let call_id = invite.call_id().expect("Call-ID").to_owned();
+    let ok = final_response(&caller).await;
+    assert_eq!(ok.status(), Some(StatusCode::OK), "the second server of itsp.test answered: {ok:?}");
+    completed(&mut unavailable, "the first server saw the INVITE, answered 503 and got its ACK");
+    hang_up(&mut caller, &ok, &call_id, &mut available).await;
+    let (disposition, dstchannel) = call_record(&campus, &call_id).await;
+    assert_eq!((disposition.as_str(), dstchannel.as_str()), ("ANSWERED", "itsp"));
+    assert!(dns.log().contains("_sip._udp.itsp.test"), "the trunk was located by SRV: {}", dns.log());
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_another_domain_fails_over_to_the_next_srv_target_when_the_first_is_not_there_rfc3263_4_3() {
+    let campus = Campus::new().await;
+    set_class(&campus.pool, "4000", "faculty").await;
+    // Nothing listens on the first port: the INVITE draws an ICMP port unreachable.
+    let (first, second) = (common::free_udp_port(), common::free_udp_port());
+    let mut available = sipp_trunk(second);
+    let dns = dns_with_two_servers(first, second);
+    let mut config = config(&campus);
+    config.dns.name_server = Some(dns.addr().to_string());
+    let service = Running::start(config).await;
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+
+    let uri = "sip:bob@partner.test";
+    let call_id = format!("call-{}", caller.unique());
+    let contact = format!("<sip:4000@{}>", caller.addr);
+    let invite = caller.request("INVITE", uri, &format!("<{uri}>"), &call_id, 1, &[("Contact", contact.clone())]);
+    let challenge = caller.transact(&invite).await;
+    assert_eq!(challenge.status(), Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED), "{challenge:?}");
+    caller.send(&common::ack_for(&invite, &challenge)).await;
+    let credentials = caller.answer(&challenge, HeaderName::ProxyAuthenticate, Algorithm::Sha256, "INVITE", uri);
+    let extra = [("Contact", contact), ("Proxy-Authorization", credentials)];
+    let invite = caller.request("INVITE", uri, &format!("<{uri}>"), &call_id, 2, &extra);
+    let sent = Instant::now();
+    caller.send(&invite).await;
+    let ok = final_response(&caller).await;
+    assert_eq!(ok.status(), Some(StatusCode::OK), "the second server of partner.test answered: {ok:?}");
+    assert!(sent.elapsed() < Duration::from_secs(3), "no wait for a timeout: {:?}", sent.elapsed());
+    hang_up(&mut caller, &ok, &call_id, &mut available).await;
+    assert_eq!(campus.wait_for_call_records(&call_id).await, ["ANSWERED"]);
     service.stop().await;
 }

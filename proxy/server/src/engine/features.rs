@@ -5,7 +5,7 @@
 //! A child module of the engine, so that it works on the engine's state; the engine calls it where a request
 //! needs targets ([`Engine::route_at_once`], [`Engine::spawn_lookups`], [`Engine::route`]), where a branch is
 //! forwarded ([`Engine::gate_forward`]), where a branch's client transaction reports ([`Engine::branch_event`]),
-//! where a branch is cancelled ([`Engine::cancel_for`]), and in its housekeeping (the emergency numbers).
+//! and in its housekeeping (the emergency numbers).
 //!
 //! # Emergency calls
 //!
@@ -26,7 +26,7 @@
 //! sent (a 503 stand-in, so the next trunk is tried and the caller never gets the trunk's 407, which it could not
 //! answer).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -35,7 +35,7 @@ use carillon_db::{CallPermissions, EmergencyRoute, LineCredentials};
 use carillon_proxy_core::{BranchId, ContextId, Target as ProxyTarget, Targets};
 use carillon_registrar::Aor;
 use carillon_sip::auth::ClientNonceState;
-use carillon_sip::transaction::{Event, Timer, TransactionKey, build_cancel};
+use carillon_sip::transaction::{Event, Timer, TransactionKey};
 use carillon_sip::uri::{SipUri, Uri};
 use carillon_sip::{HeaderName, Message, Method};
 use sqlx::PgPool;
@@ -70,9 +70,6 @@ pub(crate) struct Features {
     emergency_reading: bool,
     /// The calls being followed, by context.
     calls: HashMap<ContextId, CallRoute>,
-    /// Client transactions replaced by a request sent again with a trunk's credentials: their remaining events
-    /// are not the branch's.
-    superseded: HashSet<TransactionKey>,
     /// Nonce counts of the trunks' challenges.
     nonces: ClientNonceState,
 }
@@ -87,7 +84,6 @@ impl Features {
             emergency_read_at: None,
             emergency_reading: false,
             calls: HashMap::new(),
-            superseded: HashSet::new(),
             nonces: ClientNonceState::new(),
         }
     }
@@ -314,12 +310,6 @@ impl Engine {
         branch: BranchId,
         event: Event,
     ) -> Option<Event> {
-        if self.features.superseded.contains(key) {
-            if event == Event::Terminated {
-                self.features.superseded.remove(key);
-            }
-            return None;
-        }
         let Some(call) = self.features.calls.get_mut(&context) else { return Some(event) };
         let outcome = match &event {
             Event::Response(response) => match response.status() {
@@ -369,16 +359,21 @@ impl Engine {
             return false;
         };
         let (Some(sent), Some(client)) = (self.transactions.get(key), self.clients.get(key)) else { return false };
-        let (target, server_name) = (client.target, client.server_name.clone());
+        let (target, server_name, alternatives) =
+            (client.target, client.server_name.clone(), client.alternatives.clone());
         let cnonce: [u8; 16] = rand::random();
         match trunk.answer(sent.request(), challenge, &mut self.features.nonces, &cnonce, rand::random()) {
             Ok(retry) => {
+                if !self.proxy.resend_branch(context, branch) {
+                    debug!(%context, %branch, trunk = %trunk.name, "trunk challenge not answered: the branch is ending");
+                    return false;
+                }
                 debug!(%context, %branch, trunk = %trunk.name, "trunk challenge answered");
                 if let Some(call) = self.features.calls.get_mut(&context) {
                     call.mark_retried(branch);
                 }
-                self.features.superseded.insert(key.clone());
-                self.start_client(now, Purpose::Branch(context, branch), retry, target, server_name);
+                self.superseded.insert(key.clone());
+                self.start_client(now, Purpose::Branch(context, branch), retry, target, server_name, alternatives);
                 true
             }
             Err(why) => {
@@ -398,22 +393,12 @@ impl Engine {
         self.features.calls.get(&context).and_then(|c| c.trunk_of(branch)).map(|t| t.name.clone())
     }
 
-    /// The CANCEL of `branch` (whose INVITE runs on `key`): the core's, unless the INVITE was sent again with a
-    /// trunk's credentials, whose CANCEL must match that request (RFC 3261 §9.1).
-    pub(super) fn cancel_for(
-        &self,
-        context: ContextId,
-        branch: BranchId,
-        key: &TransactionKey,
-        cancel: Message,
-    ) -> Message {
-        if self.features.calls.get(&context).is_some_and(|c| c.is_retried(branch))
-            && let Some(transaction) = self.transactions.get(key)
-            && let Ok(own) = build_cancel(transaction.request())
-        {
-            return own;
+    /// The request of `branch` went to the next RFC 3263 target of its trunk: that server's challenge may be
+    /// answered anew.
+    pub(super) fn moved_to_next_target(&mut self, context: ContextId, branch: BranchId) {
+        if let Some(call) = self.features.calls.get_mut(&context) {
+            call.moved_to_next_target(branch);
         }
-        cancel
     }
 }
 

@@ -265,9 +265,11 @@ impl CallRoute {
         }
     }
 
-    /// Whether `branch` runs on a request sent again with credentials (its CANCEL must match that request).
-    pub(crate) fn is_retried(&self, branch: BranchId) -> bool {
-        self.branches.get(&branch).is_some_and(|t| t.retried)
+    /// The request of `branch` went to the next server of its trunk's DNS name, which may challenge anew.
+    pub(crate) fn moved_to_next_target(&mut self, branch: BranchId) {
+        if let Some(track) = self.branches.get_mut(&branch) {
+            track.retried = false;
+        }
     }
 
     fn evaluate(&self, gate: Gate) -> bool {
@@ -459,8 +461,9 @@ mod tests {
         assert!(route.is_trunk(BranchId(0)));
         assert!(route.trunk_to_answer(BranchId(0)).is_some());
         route.mark_retried(BranchId(0));
-        assert!(route.is_retried(BranchId(0)));
         assert!(route.trunk_to_answer(BranchId(0)).is_none(), "a second challenge goes to the core");
+        route.moved_to_next_target(BranchId(0));
+        assert!(route.trunk_to_answer(BranchId(0)).is_some(), "the trunk's next server may challenge anew");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use carillon_db::Trunk;
 use carillon_sip::auth::{Account, Challenge, Challenger, ClientNonceState, Ha1, Secret};
-use carillon_sip::{HeaderName, Message, StatusCode};
+use carillon_sip::{Message, StatusCode};
 
 /// A trunk a target goes through: its name (for logs and call records), how long it has to answer at all, and
 /// what it takes to answer its challenges.
@@ -136,13 +136,7 @@ impl TrunkAccount {
             }
         }
         let credentials = answered.ok_or(Unanswerable::NoMatchingChallenge)?;
-        let mut retry = request.clone();
-        let top = retry.header_values(HeaderName::Via).next().map(str::to_owned).ok_or(Unanswerable::Malformed)?;
-        let branch = retry.top_via().ok().and_then(|v| v.branch().map(str::to_owned)).ok_or(Unanswerable::Malformed)?;
-        let stem = branch.split_once('.').map_or(branch.as_str(), |(stem, _)| stem);
-        let fresh = format!("{stem}.{unique:016x}");
-        retry.remove_first_value(HeaderName::Via);
-        retry.prepend_header(HeaderName::Via, &top.replacen(&branch, &fresh, 1));
+        let mut retry = carillon_proxy_core::rebranch(request, unique).map_err(|_| Unanswerable::Malformed)?;
         retry.remove_header(challenger.credentials_header());
         retry.push_header(challenger.credentials_header().as_str(), &credentials);
         Ok(retry)
@@ -172,9 +166,9 @@ pub(crate) fn target_uri(trunk: &Trunk, number: &str) -> String {
 mod tests {
     use super::*;
     use carillon_db::TrunkKind;
+    use carillon_sip::HeaderName;
     use carillon_sip::auth::{AuthRequest, DigestServer, HashFunction, NonceCountWindow, NonceIssuer, StoredUser};
     use carillon_sip::target::Transport;
-    use std::time::Duration;
 
     fn trunk(realm: &str, password: &str) -> Trunk {
         Trunk {
