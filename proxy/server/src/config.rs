@@ -46,9 +46,12 @@ pub struct Config {
     /// international).
     #[serde(default)]
     pub number_plan: NumberPlanConfig,
-    /// `[routing]`: redirect mode and the emergency number cache.
+    /// `[routing]`: redirect mode, the emergency number cache, how long a trunk has to answer.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// `[trunks]`: the key of sealed trunk passwords.
+    #[serde(default)]
+    pub trunks: TrunksConfig,
 }
 
 /// `[node]`.
@@ -221,6 +224,18 @@ pub struct RoutingConfig {
     /// long as the callee lets it.
     #[serde(default = "default_trunk_response_timeout_seconds")]
     pub trunk_response_timeout_seconds: u64,
+}
+
+/// `[trunks]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunksConfig {
+    /// File holding the 32-byte key trunk passwords are sealed with (`trunks.auth_password_sealed`); created
+    /// (mode 0600) with random bytes if missing. Every node, and the host where `carillon trunk set-password`
+    /// runs, needs the same file. Absent: sealed passwords are not used (trunks answer challenges from their HA1
+    /// values only).
+    #[serde(default)]
+    pub seal_key_file: Option<PathBuf>,
 }
 
 fn default_outside_prefix() -> String {
@@ -618,6 +633,17 @@ nonce_secret_file = "/tmp/secret"
         assert!(error_of(&text).starts_with("routing.redirect_domains[0]"), "{}", error_of(&text));
         let text = format!("{MINIMAL}[routing]\nredirect_domains = [\"10.0.0.1\"]\n");
         assert!(error_of(&text).contains("not a domain name"), "{}", error_of(&text));
+    }
+
+    #[test]
+    fn the_seal_key_file_is_optional() {
+        let config = Config::from_toml(MINIMAL).expect("minimal configuration");
+        assert_eq!(config.trunks.seal_key_file, None);
+        let text = format!("{MINIMAL}[trunks]\nseal_key_file = \"/var/lib/carillon/trunk-seal-key\"\n");
+        let config = Config::from_toml(&text).expect("with a key file");
+        assert_eq!(config.trunks.seal_key_file, Some(PathBuf::from("/var/lib/carillon/trunk-seal-key")));
+        let text = format!("{MINIMAL}[trunks]\nseal_key = \"x\"\n");
+        assert!(error_of(&text).contains("unknown field"), "{}", error_of(&text));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Trunks and other domains that fail in the ways a campus meets: a trunk that never answers is given up after
 //! `[routing] trunk_response_timeout_seconds` instead of the 32 s transaction timeout, and the call goes on to the
 //! next trunk; a server of a trunk's (or another domain's) DNS name that answers 503 or is not there is followed
-//! by the next server of its SRV records (RFC 3263 §4.3). The call record names the trunk that took the call.
+//! by the next server of its SRV records (RFC 3263 §4.3); a provider that challenges with a realm nobody stored an
+//! HA1 for is answered from the trunk's sealed password. The call record names the trunk that took the call.
 //! The answering servers are SIPp user agent servers, DNS is a dnsmasq of the test; a silent trunk is a UDP socket
 //! of the test that reads and never answers.
 
@@ -237,5 +238,140 @@ async fn a_call_to_another_domain_fails_over_to_the_next_srv_target_when_the_fir
     assert!(sent.elapsed() < Duration::from_secs(3), "no wait for a timeout: {:?}", sent.elapsed());
     hang_up(&mut caller, &ok, &call_id, &mut available).await;
     assert_eq!(campus.wait_for_call_records(&call_id).await, ["ANSWERED"]);
+    service.stop().await;
+}
+
+/// A key file of its own for this test, holding a new random key.
+fn new_seal_key() -> (std::path::PathBuf, carillon_db::seal::SealKey) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("carillon-seal-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("trunk-seal-key");
+    let loaded = carillon_db::seal::SealKey::load_or_create(&path).expect("a new key file");
+    assert!(loaded.created);
+    (path, loaded.key)
+}
+
+/// A provider's trunk at `port` whose only secret is `password` sealed with `key` (no realm, no HA1).
+fn sealed_trunk(name: &str, port: u16, key: &carillon_db::seal::SealKey, password: &str) -> Trunk {
+    let mut t = trunk(name, "127.0.0.1", Some(port));
+    t.auth_username = Some("acct-17".into());
+    t.auth_password_sealed = Some(key.seal(password).expect("sealed"));
+    t
+}
+
+/// SIPp as a provider that challenges with 401 of `realm` and verifies `acct-17`/`password` (MD5).
+fn challenging_trunk(port: u16, realm: &str, password: &str) -> SippProcess {
+    Sipp::scenario_file(common::data("uas-digest.xml"), None)
+        .local_port(port)
+        .calls(1)
+        .key("user", "acct-17")
+        .key("password", password)
+        .key("realm", realm)
+        .timeout(Duration::from_secs(40))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start sipp (Debian package sip-tester): {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_of_an_unknown_realm_is_answered_from_the_sealed_password_rfc3261_22_2() {
+    let campus = Campus::new().await;
+    set_class(&campus.pool, "4000", "faculty").await;
+    let (key_file, key) = new_seal_key();
+    let mut config = config(&campus);
+    config.trunks.seal_key_file = Some(key_file);
+    let service = Running::start(config).await;
+    let port = common::free_udp_port();
+    let mut provider = challenging_trunk(port, "voip.provider.invalid", "trunk-secret-17");
+    add_route(&campus, "1616", &[sealed_trunk("itsp", port, &key, "trunk-secret-17")]).await;
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+
+    let invite = call(&mut caller, "916165551234").await;
+    let call_id = invite.call_id().expect("Call-ID").to_owned();
+    let ok = final_response(&caller).await;
+    assert_eq!(ok.status(), Some(StatusCode::OK), "SIPp verified the credentials and answered: {ok:?}");
+    hang_up(&mut caller, &ok, &call_id, &mut provider).await;
+    let (disposition, dstchannel) = call_record(&campus, &call_id).await;
+    assert_eq!((disposition.as_str(), dstchannel.as_str()), ("ANSWERED", "itsp"));
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_sealed_with_another_key_fails_over_to_the_next_trunk() {
+    let campus = Campus::new().await;
+    set_class(&campus.pool, "4000", "faculty").await;
+    let (_, other_key) = new_seal_key();
+    let (key_file, _) = new_seal_key();
+    let mut config = config(&campus);
+    config.trunks.seal_key_file = Some(key_file);
+    let service = Running::start(config).await;
+    let (itsp_port, backup_port) = (common::free_udp_port(), common::free_udp_port());
+    let _provider = challenging_trunk(itsp_port, "voip.provider.invalid", "trunk-secret-17");
+    let mut backup = sipp_trunk(backup_port);
+    add_route(
+        &campus,
+        "1717",
+        &[
+            sealed_trunk("itsp", itsp_port, &other_key, "trunk-secret-17"),
+            trunk("backup", "127.0.0.1", Some(backup_port)),
+        ],
+    )
+    .await;
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+
+    let invite = call(&mut caller, "917175551234").await;
+    let call_id = invite.call_id().expect("Call-ID").to_owned();
+    let ok = final_response(&caller).await;
+    assert_eq!(ok.status(), Some(StatusCode::OK), "the backup trunk took the call: {ok:?}");
+    hang_up(&mut caller, &ok, &call_id, &mut backup).await;
+    let (disposition, dstchannel) = call_record(&campus, &call_id).await;
+    assert_eq!((disposition.as_str(), dstchannel.as_str()), ("ANSWERED", "backup"));
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sha256_challenge_is_answered_from_the_sealed_password_rfc8760() {
+    use carillon_sip::auth::{
+        AuthRequest, Challenger, Credentials, DigestServer, Ha1, HashFunction, NonceCountWindow, NonceIssuer,
+        StoredUser,
+    };
+    let campus = Campus::new().await;
+    set_class(&campus.pool, "4000", "faculty").await;
+    let (key_file, key) = new_seal_key();
+    let mut config = config(&campus);
+    config.trunks.seal_key_file = Some(key_file);
+    let service = Running::start(config).await;
+    let itsp = gateway(service.udp).await;
+    add_route(&campus, "1818", &[sealed_trunk("itsp", itsp.addr.port(), &key, "s3cret-256")]).await;
+    let realm = "sha.provider.invalid";
+    let provider = DigestServer::new(realm.to_owned(), NonceIssuer::new(rand::random(), Duration::from_secs(60)))
+        .with_algorithms(&[Algorithm::Sha256]);
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+
+    let invite = call(&mut caller, "918185551234").await;
+    let (first, from) = next_request(&itsp, Method::Invite).await;
+    let uri = first.request_uri().expect("a Request-URI");
+    let auth = AuthRequest { method: "INVITE", request_uri: uri, now: now(), binding: &[] };
+    let mut challenge = Message::response_to(&first, StatusCode::PROXY_AUTHENTICATION_REQUIRED).to_tag("itsp");
+    for c in provider.challenges(&auth, rand::random(), false) {
+        challenge = challenge.header(Challenger::Proxy.challenge_header().as_str(), c.to_string());
+    }
+    itsp.socket.send_to(&challenge.build().expect("a 407").to_bytes(), from).await.expect("407");
+    next_request(&itsp, Method::Ack).await;
+    let (second, from) = next_request(&itsp, Method::Invite).await;
+    let value = second.header(HeaderName::ProxyAuthorization).expect("credentials");
+    let credentials = Credentials::parse(value, HeaderName::ProxyAuthorization).expect("credentials");
+    let digest = credentials.as_digest().expect("digest");
+    assert_eq!((digest.username.as_ref(), digest.realm.as_ref()), ("acct-17", realm));
+    let ha1 = Ha1::compute(HashFunction::Sha256, "acct-17", realm, "s3cret-256");
+    let auth =
+        AuthRequest { method: "INVITE", request_uri: second.request_uri().expect("uri"), now: now(), binding: &[] };
+    let user = Some(StoredUser { username: "acct-17", ha1: &ha1 });
+    let verdict = provider.verify(&mut NonceCountWindow::new(16), &auth, digest, user);
+    assert!(verdict.is_authenticated(), "SHA-256 credentials from the unsealed password: {verdict:?}");
+    routing_support::answer(&itsp, &second, StatusCode::BUSY_HERE, from).await;
+    assert_eq!(routing_support::final_answer(&caller, &invite).await.status(), Some(StatusCode::BUSY_HERE));
     service.stop().await;
 }

@@ -21,8 +21,9 @@
 //! A request to a trunk leaves without the caller's Proxy-Authorization (those credentials were for this proxy).
 //! When the trunk answers 401 or 407 and has credentials, the request is sent again with them on a new client
 //! transaction of the same branch, once; the proxy core never sees that challenge. See
-//! [`crate::routing::trunk`] for the CSeq. A challenge that cannot be answered (no credentials, another realm,
-//! or a second challenge after the answer) is a failure of the trunk: the core is told the branch could not be
+//! [`crate::routing::trunk`] for the CSeq and the sealed password. A challenge that cannot be answered (no
+//! credentials, another realm and no sealed password, a password that cannot be unsealed, or a second challenge
+//! after the answer) is a failure of the trunk: the core is told the branch could not be
 //! sent (a 503 stand-in, so the next trunk is tried and the caller never gets the trunk's 407, which it could not
 //! answer).
 
@@ -42,7 +43,7 @@ use sqlx::PgPool;
 use tracing::{debug, info, warn};
 
 use super::{Completion, Engine, LOOKUP_TIMEOUT, Lookup, Purpose, bounded};
-use crate::routing::trunk::is_challenge;
+use crate::routing::trunk::{Answering, is_challenge};
 use crate::routing::{
     Call, CallRoute, Caller, Decision, Destination, Directory, Dispatch, EmergencyTable, Found, Outcome, Policy, decide,
 };
@@ -362,7 +363,9 @@ impl Engine {
         let (target, server_name, alternatives) =
             (client.target, client.server_name.clone(), client.alternatives.clone());
         let cnonce: [u8; 16] = rand::random();
-        match trunk.answer(sent.request(), challenge, &mut self.features.nonces, &cnonce, rand::random()) {
+        let answering =
+            Answering { nonces: &mut self.features.nonces, cnonce: &cnonce, seal_key: self.features.policy.seal_key() };
+        match trunk.answer(sent.request(), challenge, answering, rand::random()) {
             Ok(retry) => {
                 if !self.proxy.resend_branch(context, branch) {
                     debug!(%context, %branch, trunk = %trunk.name, "trunk challenge not answered: the branch is ending");

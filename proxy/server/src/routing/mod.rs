@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use carillon_db::EmergencyRoute;
+use carillon_db::seal::SealKey;
 use carillon_proxy_core::{Reply, Target};
 use carillon_sip::uri::{Host, Uri};
 
@@ -48,6 +49,7 @@ pub(crate) struct Policy {
     pub(crate) plan: NumberPlan,
     redirect_domains: Vec<String>,
     trunk_response_timeout: Duration,
+    seal_key: Option<Arc<SealKey>>,
 }
 
 impl Policy {
@@ -58,7 +60,19 @@ impl Policy {
             plan: NumberPlan::new(&config.number_plan),
             redirect_domains: config.routing.redirect_domains.clone(),
             trunk_response_timeout: Duration::from_secs(config.routing.trunk_response_timeout_seconds),
+            seal_key: None,
         }
+    }
+
+    /// The same policy unsealing trunk passwords with `key` (`[trunks] seal_key_file`).
+    pub(crate) fn with_seal_key(mut self, key: SealKey) -> Policy {
+        self.seal_key = Some(Arc::new(key));
+        self
+    }
+
+    /// The key sealed trunk passwords are unsealed with, if one is configured.
+    pub(crate) fn seal_key(&self) -> Option<&SealKey> {
+        self.seal_key.as_deref()
     }
 
     /// The account of `trunk` as calls through it use it: its credentials, and how long it has to answer at all
