@@ -4,14 +4,19 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use carillon_db::seal::SealKey;
 use carillon_db::{CallPermissions, DEMO_DOMAIN, Domain, Error, Forwarding, MIGRATOR, RingTarget, User, UserListing};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use zeroize::Zeroizing;
 
 use crate::failure::Failure;
 use crate::output::{Output, ago, cell, short_duration, table, unix_seconds};
 use crate::secret::new_line_secret;
-use crate::{ClassCommand, Cli, Command, DomainArg, DomainCommand, ForwardCommand, LineCommand, UserCommand, config};
+use crate::{
+    ClassCommand, Cli, Command, DomainArg, DomainCommand, ForwardCommand, LineCommand, TrunkCommand, UserCommand,
+    config,
+};
 
 /// A call category as typed in `--may-call`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -77,6 +82,11 @@ pub(crate) async fn run(cli: Cli) -> Result<Output, Failure> {
             forward_set(&pool, &domain, &user, &change).await
         }
         Command::Forward(ForwardCommand::Show { domain, user }) => forward_show(&pool, &domain, &user).await,
+        Command::Trunk(TrunkCommand::SetPassword { trunk, username, password_stdin, seal_key_file }) => {
+            let key_file = config::seal_key_file(seal_key_file.as_deref(), &cli.config)?;
+            let source = if password_stdin { PasswordSource::Stdin } else { PasswordSource::Terminal };
+            trunk_set_password(&pool, &trunk, username.as_deref(), source, &key_file).await
+        }
         Command::Registrations { user, domain } => registrations(&pool, user.as_deref(), &domain).await,
         Command::Nodes => nodes(&pool).await,
         Command::Migrate { .. } | Command::Ping { .. } => Err(Failure::new("internal: command dispatched twice")),
@@ -536,6 +546,82 @@ async fn line_rotate_secret(pool: &PgPool, domain: &DomainArg, username: &str) -
     let password = new_line_secret();
     carillon_db::set_line_password(pool, line.line_id, &password).await?;
     Ok(secret_output(&format!("new secret for line {}", line.username), &domain, &line.username, &password))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Trunks
+
+/// Where a trunk password is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PasswordSource {
+    /// The controlling terminal, without echo, asked twice.
+    Terminal,
+    /// The first line of standard input.
+    Stdin,
+}
+
+/// The password, read without echo and never printed; wiped from memory when dropped.
+fn read_password(trunk: &str, source: PasswordSource) -> Result<Zeroizing<String>, Failure> {
+    match source {
+        PasswordSource::Stdin => {
+            let mut line = Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| Failure::new(format!("cannot read the password from standard input: {e}")))?;
+            let password = line.trim_end_matches(['\n', '\r']);
+            Ok(Zeroizing::new(password.to_owned()))
+        }
+        PasswordSource::Terminal => {
+            let no_terminal =
+                |e: std::io::Error| Failure::new(format!("cannot prompt for the password ({e}): use --password-stdin"));
+            let first = Zeroizing::new(
+                rpassword::prompt_password(format!("password of trunk {trunk}: ")).map_err(no_terminal)?,
+            );
+            let again = Zeroizing::new(rpassword::prompt_password("the same again: ").map_err(no_terminal)?);
+            if *first != *again {
+                return Err(Failure::new("the two passwords differ: nothing changed"));
+            }
+            Ok(first)
+        }
+    }
+}
+
+async fn trunk_set_password(
+    pool: &PgPool,
+    trunk: &str,
+    username: Option<&str>,
+    source: PasswordSource,
+    key_file: &Path,
+) -> Result<Output, Failure> {
+    let exists: Option<(String,)> = sqlx::query_as("SELECT name FROM trunks WHERE lower(name) = lower($1)")
+        .bind(trunk)
+        .fetch_optional(pool)
+        .await
+        .map_err(Error::from)?;
+    let Some((name,)) = exists else { return Err(Failure::new(format!("no trunk named {trunk}"))) };
+    let loaded = SealKey::load_or_create(key_file)?;
+    let password = read_password(&name, source)?;
+    let sealed = loaded.key.seal(&password)?;
+    drop(password);
+    let Some(username) = carillon_db::set_trunk_sealed_password(pool, &name, username, &sealed).await? else {
+        return Err(Failure::new(format!("no trunk named {trunk}")));
+    };
+    let mut output = Output::new(
+        format!(
+            "sealed the password of trunk {name} (username {username}) with the key in {}; its HA1 values and realm \
+             were removed",
+            key_file.display()
+        ),
+        json!({ "trunk": name, "username": username, "seal_key_file": key_file.display().to_string() }),
+    );
+    if loaded.created {
+        output = output.with_warning(format!(
+            "{} did not exist and now holds a new key: every carillon-proxy node needs this same file as \
+             [trunks] seal_key_file",
+            key_file.display()
+        ));
+    }
+    Ok(output)
 }
 
 // ---------------------------------------------------------------------------------------------------------------

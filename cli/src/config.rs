@@ -1,6 +1,6 @@
 //! Where the database is: the command line, the environment, or the proxy's configuration file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::failure::Failure;
 
@@ -32,6 +32,27 @@ pub(crate) fn database_url(given: Option<&str>, config: &Path) -> Result<String,
     url_from_config(&text)
         .map_err(|reason| Failure::new(format!("{}: {reason}", config.display())))?
         .ok_or_else(missing)
+}
+
+/// The seal key file of trunk passwords: `given` (from `--seal-key-file`), else `[trunks] seal_key_file` of the
+/// configuration file at `config`.
+pub(crate) fn seal_key_file(given: Option<&Path>, config: &Path) -> Result<PathBuf, Failure> {
+    if let Some(path) = given {
+        return Ok(path.to_owned());
+    }
+    let missing = || {
+        Failure::new(format!(
+            "no seal key file given: use --seal-key-file, or set [trunks] seal_key_file in {}",
+            config.display()
+        ))
+    };
+    let text = std::fs::read_to_string(config).map_err(|_| missing())?;
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| Failure::new(format!("{}: not valid TOML: {}", config.display(), e.message())))?;
+    let path = table.get("trunks").and_then(|t| t.get("seal_key_file")).ok_or_else(missing)?;
+    path.as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| Failure::new(format!("{}: [trunks] seal_key_file is not a string", config.display())))
 }
 
 /// `[database] url` of a carillon-proxy configuration; `None` when it has none. Other tables are not checked

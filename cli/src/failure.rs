@@ -58,6 +58,8 @@ pub(crate) fn describe(error: &Error) -> String {
         "lines_username_shape" => {
             "a line username is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         }
+        "trunks_credentials_complete" => "a trunk with a password needs a digest username: give --username",
+        "trunks_auth_username_not_empty" => "a trunk's digest username cannot be empty",
         "forwarding_no_answer_delay_range" => "the no-answer delay is 1 to 600 seconds",
         "forwarding_unconditional_not_empty" | "forwarding_busy_not_empty" | "forwarding_no_answer_not_empty" => {
             "a forward target cannot be empty"

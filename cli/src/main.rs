@@ -21,7 +21,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::failure::Failure;
 use crate::output::Output;
 
-/// Administers a Carillon installation: schema, demo campus, users, lines, forwarding, registrations, nodes.
+/// Administers a Carillon installation: schema, demo campus, users, lines, forwarding, trunk passwords,
+/// registrations, nodes.
 #[derive(Debug, Parser)]
 #[command(name = "carillon", version)]
 struct Cli {
@@ -77,6 +78,9 @@ enum Command {
     /// Call forwarding and do-not-disturb.
     #[command(subcommand)]
     Forward(ForwardCommand),
+    /// Trunks: PSTN gateways and providers' SIP trunks.
+    #[command(subcommand)]
+    Trunk(TrunkCommand),
     /// List the phones registered now.
     Registrations {
         /// Only the registrations of this user's lines (login name, extension or name alias).
@@ -211,6 +215,28 @@ enum LineCommand {
         /// The line's digest username.
         #[arg(long, value_name = "USERNAME")]
         line: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TrunkCommand {
+    /// Store a trunk's password sealed (encrypted with the seal key), for providers whose challenges the stored
+    /// HA1 values cannot answer (a realm not known in advance, another algorithm). The password is read from the
+    /// terminal without echo (asked twice), or from the first line of standard input; it is never printed.
+    SetPassword {
+        /// The trunk's name.
+        #[arg(long)]
+        trunk: String,
+        /// The digest username the provider assigned [default: the trunk's current one].
+        #[arg(long)]
+        username: Option<String>,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        /// The 32-byte key file, the same as carillon-proxy's [trunks] seal_key_file (created if missing)
+        /// [default: [trunks] seal_key_file of the configuration file].
+        #[arg(long, value_name = "FILE")]
+        seal_key_file: Option<PathBuf>,
     },
 }
 

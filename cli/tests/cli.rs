@@ -450,6 +450,106 @@ fn registrations_and_nodes_are_listed() {
     assert_eq!(json(&url, &["registrations"]).as_array().map(Vec::len), Some(1));
 }
 
+/// Runs `carillon --database-url URL args...` with `input` on standard input.
+fn carillon_with_input(url: &str, args: &[&str], input: &str) -> Run {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carillon"))
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("CARILLON_CONFIG", "/nonexistent/carillon-proxy.toml")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run carillon");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write the input");
+    let output = child.wait_with_output().expect("carillon ends");
+    Run {
+        success: output.status.success(),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The username, sealed password and HA1 columns of trunk `name`.
+fn stored_trunk(url: &str, name: &str) -> (Option<String>, Option<Vec<u8>>, Option<String>, Option<String>) {
+    block_on(async {
+        let pool = carillon_db::connect(url).await.expect("connect");
+        sqlx::query_as(
+            "SELECT auth_username, auth_password_sealed, auth_realm, auth_ha1_md5 FROM trunks WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_one(&pool)
+        .await
+        .expect("the trunk")
+    })
+}
+
+#[test]
+fn trunk_set_password_seals_it_with_the_key_file_and_never_prints_it() {
+    let url = migrated_database();
+    block_on(async {
+        let pool = carillon_db::connect(&url).await.expect("connect");
+        let trunk = carillon_db::Trunk {
+            name: "ITSP".into(),
+            kind: carillon_db::TrunkKind::Provider,
+            host: "sip.provider.example".into(),
+            port: None,
+            transport: None,
+            auth_username: Some("acct-17".into()),
+            auth_realm: Some("old.realm".into()),
+            auth_ha1_md5: Some(Ha1::compute(HashFunction::Md5, "acct-17", "old.realm", "old")),
+            auth_ha1_sha256: None,
+            auth_password_sealed: None,
+        };
+        carillon_db::add_trunk(&pool, &trunk).await.expect("trunk added");
+    });
+    let key_file = temp_path("seal-key");
+    let config = temp_path("carillon-proxy.toml");
+    std::fs::write(&config, format!("[trunks]\nseal_key_file = \"{}\"\n", key_file.display())).expect("config");
+
+    let args = ["--config", config.to_str().expect("UTF-8"), "trunk", "set-password", "--trunk", "itsp"];
+    let args: Vec<&str> = args.into_iter().chain(["--password-stdin", "--username", "acct-99"]).collect();
+    let run = carillon_with_input(&url, &args, "Tr0ub4dor&3\n");
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.stdout.contains("sealed the password of trunk ITSP (username acct-99)"), "{}", run.stdout);
+    assert!(run.stderr.contains("new key"), "a created key file is announced: {}", run.stderr);
+    assert!(!run.stdout.contains("Tr0ub4dor") && !run.stderr.contains("Tr0ub4dor"), "never echoed");
+
+    let (username, sealed, realm, ha1) = stored_trunk(&url, "ITSP");
+    assert_eq!(username.as_deref(), Some("acct-99"));
+    assert_eq!((realm, ha1), (None, None), "HA1 values of the old password are gone");
+    let key = carillon_db::seal::SealKey::load_or_create(&key_file).expect("the key file");
+    assert!(!key.created, "the CLI created it");
+    let sealed = sealed.expect("a sealed password");
+    assert_eq!(key.key.unseal(&sealed).expect("unsealed").as_str(), "Tr0ub4dor&3", "no line end kept");
+
+    // Again with JSON, the same key: the username stays.
+    let mut with_json = vec!["--json"];
+    with_json.extend_from_slice(&args[..6]);
+    with_json.push("--password-stdin");
+    let run = carillon_with_input(&url, &with_json, "second\r\n");
+    let value: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!((str_of(&value, "trunk"), str_of(&value, "username")), ("ITSP", "acct-99"));
+    assert!(run.stderr.is_empty(), "the key existed: {}", run.stderr);
+    let (_, sealed, _, _) = stored_trunk(&url, "ITSP");
+    assert_eq!(key.key.unseal(&sealed.expect("sealed")).expect("unsealed").as_str(), "second");
+
+    let args = ["trunk", "set-password", "--trunk", "nope", "--password-stdin", "--seal-key-file"];
+    let mut args: Vec<&str> = args.to_vec();
+    args.push(key_file.to_str().expect("UTF-8"));
+    assert!(carillon_with_input(&url, &args, "x\n").failure_line().contains("no trunk named nope"));
+    args[3] = "ITSP";
+    let empty = carillon_with_input(&url, &args, "\n").failure_line();
+    assert!(empty.contains("trunk password") && empty.contains("empty"), "{empty}");
+    let run = carillon(&url, &args[..4]);
+    assert!(run.failure_line().contains("no seal key file"), "no key file named, no configuration file");
+}
+
 #[test]
 fn database_url_comes_from_the_configuration_file() {
     let url = migrated_database();

@@ -30,6 +30,19 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The key file of sealed trunk passwords could not be read or created, or does not hold exactly 32 bytes.
+    SealKey {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A sealed trunk password could not be unsealed: the envelope is not one this version writes, or its
+    /// authentication tag does not verify (it was sealed with another key, or changed since).
+    Unseal {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The caller passed a value the schema cannot hold, caught before it reached the database.
     InvalidInput {
         /// Which argument.
@@ -92,6 +105,8 @@ impl fmt::Display for Error {
             Error::Query(e) => write!(f, "database query failed: {e}"),
             Error::CorruptRow { table, reason } => write!(f, "unexpected row in {table}: {reason}"),
             Error::InvalidInput { what, reason } => write!(f, "invalid {what}: {reason}"),
+            Error::SealKey { path, reason } => write!(f, "seal key file {}: {reason}", path.display()),
+            Error::Unseal { reason } => write!(f, "the sealed password cannot be unsealed: {reason}"),
         }
     }
 }

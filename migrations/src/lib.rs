@@ -16,7 +16,8 @@
 //! - `registrations` (contact bindings, RFC 3261 §10, RFC 5626 flows) and `nodes` (running servers);
 //! - `forwarding` and `sequential_ring_steps` per user;
 //! - `trunks`, `outbound_routes` with `outbound_route_trunks` (least-cost routing and digit manipulation) and
-//!   `emergency_numbers`;
+//!   `emergency_numbers`; a trunk password is stored as HA1 values or sealed with a key kept outside the
+//!   database ([`seal`]);
 //! - `call_records` with Asterisk's CDR columns plus `call_id` and `node_id`.
 //!
 //! # Building without a database
@@ -47,6 +48,7 @@ mod nodes;
 mod provision;
 mod registrations;
 mod routes;
+pub mod seal;
 mod seed;
 mod time;
 
@@ -68,7 +70,7 @@ pub use lines::{LineCredentials, line_credentials};
 pub use nodes::{Node, node_heartbeat, nodes, upsert_node};
 pub use provision::{
     NewLine, NewUser, add_alias, add_device, add_domain, add_emergency_number, add_line, add_outbound_route,
-    add_route_trunk, add_trunk, add_user, add_user_class,
+    add_route_trunk, add_trunk, add_user, add_user_class, set_trunk_sealed_password,
 };
 pub use registrations::{
     Registration, UpsertOutcome, delete_expired_registrations, delete_registration, delete_registrations_for_aor,

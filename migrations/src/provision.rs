@@ -180,6 +180,31 @@ pub async fn add_trunk(executor: impl PgExecutor<'_>, trunk: &Trunk) -> Result<i
     Ok(id)
 }
 
+/// Stores the sealed password `sealed` ([`crate::seal::SealKey::seal`]) for the trunk named `trunk` (ignoring
+/// case), with `username` as its digest username when given (a trunk without one needs it). The trunk's HA1
+/// values and realm are removed: they were computed from the password this one replaces. Returns the trunk's
+/// digest username, or `None` when no trunk has that name.
+pub async fn set_trunk_sealed_password(
+    executor: impl PgExecutor<'_>,
+    trunk: &str,
+    username: Option<&str>,
+    sealed: &[u8],
+) -> Result<Option<String>> {
+    // Runtime-checked query, so the offline query data needs no refresh.
+    let username: Option<(Option<String>,)> = sqlx::query_as(
+        "UPDATE trunks SET auth_username = coalesce($2, auth_username), auth_password_sealed = $3,
+                auth_realm = NULL, auth_ha1_md5 = NULL, auth_ha1_sha256 = NULL
+          WHERE lower(name) = lower($1)
+      RETURNING auth_username",
+    )
+    .bind(trunk)
+    .bind(username)
+    .bind(sealed)
+    .fetch_optional(executor)
+    .await?;
+    Ok(username.map(|(u,)| u.unwrap_or_default()))
+}
+
 /// Adds an outbound route for numbers starting with `prefix` (after the outside-line prefix).
 pub async fn add_outbound_route(
     executor: impl PgExecutor<'_>,

@@ -3,6 +3,7 @@
 //!
 //! - [`PostgresServer`]: a private PostgreSQL server (below).
 //! - [`sipp`]: SIPp running a built-in or bundled scenario (calls, REGISTER with digest, a challenging registrar).
+//! - [`dnsmasq`]: a name server for the test's own zone (SRV, NAPTR, host records), for RFC 3263 lookups.
 //! - [`baresip`]: headless baresip phones that register, call, answer, send DTMF, transfer and record, driven
 //!   over their control socket.
 //! - [`linphone`]: a linphonec phone driven through a FIFO, recording what it hears.
@@ -57,6 +58,7 @@
 
 pub mod audio;
 pub mod baresip;
+pub mod dnsmasq;
 mod error;
 pub mod linphone;
 mod ports;

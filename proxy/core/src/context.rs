@@ -287,6 +287,17 @@ impl Context {
         self.advance(now, env, out);
     }
 
+    /// The driver sends `branch`'s request again on a new client transaction; see [`crate::Proxy::resend_branch`].
+    pub(crate) fn resend_branch(&mut self, branch: BranchId) -> bool {
+        let forwarding = matches!(self.phase, Phase::Forwarding { .. });
+        let Some(branch) = self.branches.get_mut(branch.0 as usize) else { return false };
+        if !forwarding || !branch.is_running() || branch.cancel != Cancel::NotWanted {
+            return false;
+        }
+        branch.state = BranchState::Calling;
+        true
+    }
+
     /// A CANCEL for this context's INVITE arrived (§16.10): cancel every running branch and start no more. A
     /// context still waiting for targets answers 487 at once.
     pub(crate) fn cancel(&mut self, now: Instant, env: Env<'_>, out: &mut Out<'_>) {

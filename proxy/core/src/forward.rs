@@ -62,6 +62,26 @@ pub(crate) fn branch(loop_hash: &str, random: u64, index: u32) -> String {
     format!("{MAGIC_COOKIE}{loop_hash}.{:016x}", mix(random, u64::from(index)))
 }
 
+/// `copy`, a request this proxy forwarded, as a new client transaction of the same branch: the unique part of its
+/// top Via's branch replaced by `unique` (16 hex digits), the loop-detection part kept, so a loop is still seen.
+/// For the request sent again to the next RFC 3263 target after a failure (RFC 3263 §4.3) or with credentials
+/// after the next hop's challenge (RFC 3261 §22.2). Fails when the top Via has no branch of this proxy's shape.
+pub fn rebranch(copy: &Message, unique: u64) -> Result<Message, Error> {
+    let not_ours = Error::NotApplicable("the top Via's branch is not one this proxy wrote");
+    let top =
+        copy.header_values(HeaderName::Via).next().map(str::to_owned).ok_or(Error::MissingHeader(HeaderName::Via))?;
+    let branch = copy.top_via()?.branch().map(str::to_owned).ok_or(not_ours.clone())?;
+    let (stem, _) = branch.split_once('.').ok_or(not_ours.clone())?;
+    if !stem.starts_with(MAGIC_COOKIE) {
+        return Err(not_ours);
+    }
+    let fresh = format!("{stem}.{unique:016x}");
+    let mut resent = copy.clone();
+    resent.remove_first_value(HeaderName::Via);
+    resent.prepend_header(HeaderName::Via, &top.replacen(&branch, &fresh, 1));
+    Ok(resent)
+}
+
 /// RFC 3261 §16.3 step 4: whether some Via of the request carries one of our sent-by values and a branch with
 /// the request's loop hash.
 pub(crate) fn has_looped(request: &Message, identity: &Identity, loop_hash: &str) -> bool {

@@ -74,5 +74,6 @@ mod targets;
 
 pub use action::{Action, BranchId, CallDisposition, CallRecord, ContextId, Handled};
 pub use config::{Listener, ListenerId, ProxyConfig, ProxyTimers};
+pub use forward::rebranch;
 pub use proxy::Proxy;
 pub use targets::{Flow, NextHop, Reply, Target, TargetSet, Targets};

@@ -158,6 +158,16 @@ impl Proxy {
         self.settle(id);
     }
 
+    /// The driver is about to send the request of `branch` in context `id` again on a new client transaction
+    /// ([`crate::rebranch`]): to the next RFC 3263 target of its next hop after a failure (RFC 3263 §4.3), or with
+    /// credentials after the next hop's challenge (RFC 3261 §22.2). Returns whether it may: only while the branch
+    /// runs and nothing wants it cancelled (a CANCEL from the caller, a 2xx or 6xx on another branch, the target's
+    /// timeout). The branch then counts as just sent: its events are the new transaction's, and a CANCEL waits for
+    /// a provisional response of it (§9.1).
+    pub fn resend_branch(&mut self, id: ContextId, branch: BranchId) -> bool {
+        self.contexts.get_mut(&id).is_some_and(|context| context.resend_branch(branch))
+    }
+
     /// Applies every deadline due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         let due: Vec<ContextId> = self.deadlines.iter().take_while(|(at, _)| *at <= now).map(|(_, id)| *id).collect();

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use carillon_proxy_core::{Action, CallDisposition, Flow, Handled, Reply, Target, TargetSet, Targets};
+use carillon_proxy_core::{Action, BranchId, CallDisposition, Flow, Handled, Reply, Target, TargetSet, Targets};
 use carillon_sip::target::Transport;
 use carillon_sip::transaction::{Event, Timer};
 use carillon_sip::{HeaderName, Message, Method, StatusCode};
@@ -410,6 +410,35 @@ fn challenges_of_401_and_407_are_aggregated_rfc3261_16_7_step_7() {
     let r = h.last_response();
     assert_eq!(r.header(HeaderName::ProxyAuthenticate), Some(proxy_auth));
     assert_eq!(r.header(HeaderName::WwwAuthenticate), Some(www));
+}
+
+#[test]
+fn a_branch_sent_again_cancels_only_after_a_provisional_of_its_new_transaction_rfc3261_9_1() {
+    let (mut h, id) = forked(&[DESK, MOBILE]);
+    h.reply(id, 0, 180);
+    // The desk's first server failed over to the next one: the branch runs anew, without a provisional yet.
+    assert!(h.proxy.resend_branch(id, BranchId(0)));
+    h.reply(id, 1, 200);
+    assert!(h.cancelled().is_empty(), "no CANCEL before the new transaction's provisional response");
+    h.reply(id, 0, 180);
+    assert_eq!(h.cancelled(), [0]);
+    assert!(!h.proxy.resend_branch(id, BranchId(0)), "a branch being cancelled is not sent again");
+    assert!(!h.proxy.resend_branch(id, BranchId(7)), "no such branch");
+}
+
+#[test]
+fn a_copy_sent_again_keeps_its_loop_hash_under_a_new_branch() {
+    let (h, _) = forked(&[DESK]);
+    let copy = h.forwarded(0);
+    let resent = carillon_proxy_core::rebranch(&copy, 0xabc).expect("our branch");
+    let branch = |m: &Message| m.top_via().expect("Via").branch().expect("branch").to_owned();
+    let (old, new) = (branch(&copy), branch(&resent));
+    assert_ne!(old, new);
+    assert_eq!(old.split_once('.').map(|(s, _)| s), new.split_once('.').map(|(s, _)| s), "same loop hash");
+    assert!(new.ends_with(".0000000000000abc"), "{new}");
+    assert_eq!(vias(&resent).len(), vias(&copy).len());
+    let foreign = invite("");
+    assert!(carillon_proxy_core::rebranch(&foreign, 1).is_err(), "not a branch of ours");
 }
 
 #[test]

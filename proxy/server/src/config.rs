@@ -46,9 +46,12 @@ pub struct Config {
     /// international).
     #[serde(default)]
     pub number_plan: NumberPlanConfig,
-    /// `[routing]`: redirect mode and the emergency number cache.
+    /// `[routing]`: redirect mode, the emergency number cache, how long a trunk has to answer.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// `[trunks]`: the key of sealed trunk passwords.
+    #[serde(default)]
+    pub trunks: TrunksConfig,
 }
 
 /// `[node]`.
@@ -227,6 +230,24 @@ pub struct RoutingConfig {
     /// outage) the last copy read is used.
     #[serde(default = "default_emergency_refresh_seconds")]
     pub emergency_refresh_seconds: u64,
+    /// How long a trunk or gateway has to answer a request at all (a 100 Trying will do) before it counts as down
+    /// and the next trunk (or the next server of its DNS name) is tried. Without it a silent trunk is given up
+    /// only by the transaction timeout, 32 seconds later. A trunk that answered is alive: then the call rings as
+    /// long as the callee lets it.
+    #[serde(default = "default_trunk_response_timeout_seconds")]
+    pub trunk_response_timeout_seconds: u64,
+}
+
+/// `[trunks]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunksConfig {
+    /// File holding the 32-byte key trunk passwords are sealed with (`trunks.auth_password_sealed`); created
+    /// (mode 0600) with random bytes if missing. Every node, and the host where `carillon trunk set-password`
+    /// runs, needs the same file. Absent: sealed passwords are not used (trunks answer challenges from their HA1
+    /// values only).
+    #[serde(default)]
+    pub seal_key_file: Option<PathBuf>,
 }
 
 fn default_outside_prefix() -> String {
@@ -250,6 +271,9 @@ fn default_subscriber_digits() -> u8 {
 fn default_emergency_refresh_seconds() -> u64 {
     60
 }
+fn default_trunk_response_timeout_seconds() -> u64 {
+    4
+}
 
 impl Default for NumberPlanConfig {
     fn default() -> Self {
@@ -268,7 +292,11 @@ impl Default for NumberPlanConfig {
 
 impl Default for RoutingConfig {
     fn default() -> Self {
-        RoutingConfig { redirect_domains: Vec::new(), emergency_refresh_seconds: default_emergency_refresh_seconds() }
+        RoutingConfig {
+            redirect_domains: Vec::new(),
+            emergency_refresh_seconds: default_emergency_refresh_seconds(),
+            trunk_response_timeout_seconds: default_trunk_response_timeout_seconds(),
+        }
     }
 }
 
@@ -502,6 +530,10 @@ impl Config {
         if self.routing.emergency_refresh_seconds == 0 {
             return bad("routing.emergency_refresh_seconds", "must be at least 1".to_owned());
         }
+        // Above 32 s the transaction timeout (64*T1) comes first anyway.
+        if !(1..=32).contains(&self.routing.trunk_response_timeout_seconds) {
+            return bad("routing.trunk_response_timeout_seconds", "must be 1 to 32".to_owned());
+        }
         Ok(())
     }
 
@@ -623,6 +655,29 @@ nonce_secret_file = "/tmp/secret"
         assert!(error_of(&text).starts_with("routing.redirect_domains[0]"), "{}", error_of(&text));
         let text = format!("{MINIMAL}[routing]\nredirect_domains = [\"10.0.0.1\"]\n");
         assert!(error_of(&text).contains("not a domain name"), "{}", error_of(&text));
+    }
+
+    #[test]
+    fn the_seal_key_file_is_optional() {
+        let config = Config::from_toml(MINIMAL).expect("minimal configuration");
+        assert_eq!(config.trunks.seal_key_file, None);
+        let text = format!("{MINIMAL}[trunks]\nseal_key_file = \"/var/lib/carillon/trunk-seal-key\"\n");
+        let config = Config::from_toml(&text).expect("with a key file");
+        assert_eq!(config.trunks.seal_key_file, Some(PathBuf::from("/var/lib/carillon/trunk-seal-key")));
+        let text = format!("{MINIMAL}[trunks]\nseal_key = \"x\"\n");
+        assert!(error_of(&text).contains("unknown field"), "{}", error_of(&text));
+    }
+
+    #[test]
+    fn a_silent_trunk_is_given_up_after_four_seconds_unless_configured() {
+        let config = Config::from_toml(MINIMAL).expect("minimal configuration");
+        assert_eq!(config.routing.trunk_response_timeout_seconds, 4);
+        let text = format!("{MINIMAL}[routing]\ntrunk_response_timeout_seconds = 2\n");
+        assert_eq!(Config::from_toml(&text).expect("valid").routing.trunk_response_timeout_seconds, 2);
+        for wrong in ["0", "33"] {
+            let text = format!("{MINIMAL}[routing]\ntrunk_response_timeout_seconds = {wrong}\n");
+            assert!(error_of(&text).starts_with("routing.trunk_response_timeout_seconds"), "{}", error_of(&text));
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 mod features;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,8 +28,10 @@ use carillon_registrar::{Aor, Authorization, NodeId, RegisterContext, Registrar}
 use carillon_sip::auth::{
     AuthRequest, Challenger, DigestCredentials, DigestServer, NonceCountWindow, StoredUser, Verdict,
 };
-use carillon_sip::target::{Resolution, Target, TargetList, Transport, UriParts};
-use carillon_sip::transaction::{Event, Reliability, Routed, State, Transaction, TransactionKey, Transactions};
+use carillon_sip::target::{Attempt, Resolution, Target, TargetList, Transport, UriParts};
+use carillon_sip::transaction::{
+    Event, Reliability, Routed, State, Timer, Transaction, TransactionKey, Transactions, build_cancel,
+};
 use carillon_sip::uri::{Host, SipUri, Uri};
 use carillon_sip::validate::{Policy, Role};
 use carillon_sip::{Error as SipError, HeaderName, Message, Method, StatusCode};
@@ -156,6 +158,8 @@ struct ClientEntry {
     server_name: Option<String>,
     /// The sender shard of its Call-ID ([`shard_of`]).
     shard: usize,
+    /// The RFC 3263 targets of the same next hop not tried yet, in order (RFC 3263 §4.3).
+    alternatives: TargetList,
 }
 
 #[derive(Debug)]
@@ -183,8 +187,11 @@ pub(crate) struct Engine {
     servers: HashMap<TransactionKey, ServerEntry>,
     clients: HashMap<TransactionKey, ClientEntry>,
     contexts: HashMap<ContextId, ContextEntry>,
-    /// INVITE branches' client transactions, for CANCEL.
+    /// INVITE branches' client transactions, for CANCEL: the latest of each branch.
     branches: HashMap<(ContextId, BranchId), TransactionKey>,
+    /// Client transactions of branches whose request was sent again on a new transaction (to the next RFC 3263
+    /// target, or with a trunk's credentials): their remaining events are not the branch's.
+    superseded: HashSet<TransactionKey>,
     open_calls: OpenCalls,
     clock: Clock,
     draining: bool,
@@ -213,6 +220,7 @@ impl Engine {
             clients: HashMap::new(),
             contexts: HashMap::new(),
             branches: HashMap::new(),
+            superseded: HashSet::new(),
             open_calls: OpenCalls::default(),
             clock: Clock::new(),
             draining: false,
@@ -425,8 +433,17 @@ impl Engine {
             let Some(client) = self.clients.get(&key) else { return };
             let purpose = client.purpose;
             let terminated = event == Event::Terminated;
+            if self.superseded.contains(&key) {
+                if terminated {
+                    self.superseded.remove(&key);
+                    self.clients.remove(&key);
+                }
+                return;
+            }
             if let Purpose::Branch(context, branch) = purpose {
-                if let Some(event) = self.branch_event(now, &key, context, branch, event) {
+                if !self.fail_over(now, &key, context, branch, &event)
+                    && let Some(event) = self.branch_event(now, &key, context, branch, event)
+                {
                     self.proxy.handle_branch_event(now, context, branch, event);
                 }
                 // A branch whose request was sent again runs on a newer transaction by now.
@@ -504,12 +521,18 @@ impl Engine {
                 let Some(key) = self.branches.get(&(context, branch)).cloned() else { return };
                 let Some(client) = self.clients.get(&key) else { return };
                 let (target, server_name) = (client.target, client.server_name.clone());
+                // The branch may run on a request sent again (next RFC 3263 target, trunk credentials): the
+                // CANCEL must match that request (RFC 3261 §9.1), not the core's first copy.
+                let own = self.transactions.get(&key).and_then(Transaction::request).map(build_cancel);
+                let message = match own {
+                    Some(Ok(own)) => own,
+                    _ => message,
+                };
                 if let Some(Transaction::ClientInvite(invite)) = self.transactions.get_mut(&key) {
                     invite.cancel_sent(now);
                 }
                 self.transactions.touch(&key);
-                let message = self.cancel_for(context, branch, &key, message);
-                self.start_client(now, Purpose::Cancel, message, target, server_name);
+                self.start_client(now, Purpose::Cancel, message, target, server_name, TargetList::default());
             }
             Action::Respond { message } => {
                 let Some(entry) = self.contexts.get(&context) else { return };
@@ -529,10 +552,11 @@ impl Engine {
                 if record.method != Method::Invite || challenged {
                     return;
                 }
+                let caller_line = entry.caller_line.clone();
                 let record_context = RecordContext {
                     node: self.settings.node.as_str().to_owned(),
                     domain: self.settings.domain.clone(),
-                    caller_line: entry.caller_line.clone(),
+                    caller_line,
                     random: rand::random(),
                 };
                 if record.answered.is_some() {
@@ -922,7 +946,8 @@ impl Engine {
         if let Some(flow) = hop.flow {
             let Some(&(transport, _)) = self.settings.listeners.get(flow.listener.0) else { return };
             let target = Target { transport, addr: flow.remote };
-            self.start_client(now, Purpose::Branch(context, branch), message, target, None);
+            let purpose = Purpose::Branch(context, branch);
+            self.start_client(now, purpose, message, target, None, TargetList::default());
             return;
         }
         match self.resolve_now(&hop.uri) {
@@ -972,10 +997,11 @@ impl Engine {
             Completion::Resolved { context, branch, message, targets } => {
                 match targets.and_then(|mut t| {
                     let server_name = t.server_name().map(str::to_owned);
-                    t.next().map(|target| (target, server_name))
+                    t.next().map(|target| (target, server_name, t))
                 }) {
-                    Some((target, server_name)) => {
-                        self.start_client(now, Purpose::Branch(context, branch), message, target, server_name);
+                    Some((target, server_name, alternatives)) => {
+                        let purpose = Purpose::Branch(context, branch);
+                        self.start_client(now, purpose, message, target, server_name, alternatives);
                     }
                     None => self.proxy.handle_branch_event(now, context, branch, Event::TransportError),
                 }
@@ -1002,6 +1028,8 @@ impl Engine {
         Some(resolution.targets())
     }
 
+    /// Sends `message` on a new client transaction to `target`; `alternatives` are the RFC 3263 targets to fail
+    /// over to.
     fn start_client(
         &mut self,
         now: Instant,
@@ -1009,6 +1037,7 @@ impl Engine {
         mut message: Message,
         target: Target,
         server_name: Option<String>,
+        alternatives: TargetList,
     ) {
         if message.top_via().is_ok_and(|via| !via.transport.eq_ignore_ascii_case(target.transport.as_str()))
             && let Err(e) = carillon_sip_transport::wire::set_top_via_transport(&mut message, target.transport)
@@ -1018,12 +1047,16 @@ impl Engine {
         let reliability = if target.transport.is_reliable() { Reliability::Reliable } else { Reliability::Unreliable };
         let is_invite = message.method() == Some(&Method::Invite);
         let shard = shard_of(message.call_id().unwrap_or_default());
-        match self.transactions.start_client(now, message, reliability) {
+        let response_timeout = match purpose {
+            Purpose::Branch(context, branch) => self.response_timeout(context, branch),
+            Purpose::Cancel => None,
+        };
+        match self.transactions.start_client_with_response_timeout(now, message, reliability, response_timeout) {
             Ok(key) => {
                 if let (Purpose::Branch(context, branch), true) = (purpose, is_invite) {
                     self.branches.insert((context, branch), key.clone());
                 }
-                self.clients.insert(key, ClientEntry { purpose, target, server_name, shard });
+                self.clients.insert(key, ClientEntry { purpose, target, server_name, shard, alternatives });
             }
             Err(e) => {
                 debug!(error = %e, "client transaction not started");
@@ -1032,6 +1065,48 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// RFC 3263 §4.3: when the request of client transaction `key` (on `branch`) failed in a way another server
+    /// of the same name may not (a 503, a timeout, a transport error), and such a server is left and the proxy core
+    /// still wants the branch, sends the request again there on a new transaction ([`carillon_proxy_core::rebranch`])
+    /// and returns true: the event is then not the branch's. The old transaction finishes on its own (it
+    /// acknowledges a 503 itself).
+    fn fail_over(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        context: ContextId,
+        branch: BranchId,
+        event: &Event,
+    ) -> bool {
+        let attempt = match event {
+            Event::Response(response) => match response.status() {
+                Some(status) if status.is_final() => Attempt::Answered(status),
+                _ => return false,
+            },
+            Event::Timeout(Timer::B | Timer::F) => Attempt::TimedOut,
+            Event::TransportError => Attempt::Unreachable,
+            _ => return false,
+        };
+        let Some(client) = self.clients.get(key) else { return false };
+        if !attempt.calls_for_next_target() || client.alternatives.is_empty() {
+            return false;
+        }
+        let Some(sent) = self.transactions.get(key).and_then(Transaction::request) else { return false };
+        let Ok(resent) = carillon_proxy_core::rebranch(sent, rand::random()) else { return false };
+        if !self.proxy.resend_branch(context, branch) {
+            return false;
+        }
+        let Some(client) = self.clients.get_mut(key) else { return false };
+        let mut alternatives = std::mem::take(&mut client.alternatives);
+        let Some(next) = alternatives.next() else { return false };
+        let (failed, server_name) = (client.target, client.server_name.clone());
+        debug!(%context, %branch, ?attempt, failed = %failed.addr, next = %next.addr, transport = %next.transport, "next RFC 3263 target");
+        self.superseded.insert(key.clone());
+        self.moved_to_next_target(context, branch);
+        self.start_client(now, Purpose::Branch(context, branch), resent, next, server_name, alternatives);
+        true
     }
 
     // ----- helpers -----

@@ -73,6 +73,15 @@ impl Server {
             return Err(Error::Schema { found, expected });
         }
         let secret = nonce_secret(&config.auth.nonce_secret_file)?;
+        let mut routing = crate::routing::Policy::new(&config);
+        if let Some(path) = &config.trunks.seal_key_file {
+            let loaded = carillon_db::seal::SealKey::load_or_create(path)
+                .map_err(|e| Error::Config(format!("trunks.seal_key_file: {e}")))?;
+            if loaded.created {
+                info!(path = %path.display(), "trunk seal key created: copy this file to every node and to the host running carillon trunk set-password");
+            }
+            routing = routing.with_seal_key(loaded.key);
+        }
 
         let now = SystemTime::now();
         let rows = carillon_db::unexpired_registrations(&pool, now).await?;
@@ -195,7 +204,7 @@ impl Server {
             digest,
             nonce_lifetime: config.nonce_lifetime(),
             transports,
-            routing: std::sync::Arc::new(crate::routing::Policy::new(&config)),
+            routing: std::sync::Arc::new(routing),
             emergency_refresh: Duration::from_secs(config.routing.emergency_refresh_seconds),
         };
         let io = Io {

@@ -4,7 +4,8 @@
 //! ([`UriParts`]) and says which records to look up ([`Resolution::next_query`]); the caller performs the lookups
 //! however it likes (in parallel if it wants) and hands the records back ([`Resolution::answer`]). When every
 //! stage is answered, [`Resolution::targets`] gives the [`TargetList`]: the transport/address pairs in the order
-//! to try them. On a transport error, a timeout or a 503 the caller takes the next one (RFC 3263 §4.3).
+//! to try them. On a transport error, a timeout or a 503 the caller takes the next one (RFC 3263 §4.3,
+//! [`Attempt::calls_for_next_target`]).
 //!
 //! The decisions, in RFC 3263 order:
 //! - the host is `maddr` when the URI has one, the URI host otherwise (§4);
@@ -27,6 +28,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::error::Error;
+use crate::message::StatusCode;
 use crate::uri::{Host, SipScheme, SipUri};
 
 /// A SIP transport protocol, as named in Via headers, `transport` URI parameters and NAPTR services.
@@ -275,6 +277,29 @@ impl TargetList {
     /// Whether no target is left.
     pub fn is_empty(&self) -> bool {
         self.targets.is_empty()
+    }
+}
+
+/// How sending a request to one target of a [`TargetList`] ended, as far as RFC 3263 §4.3 cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The target answered with this final response.
+    Answered(StatusCode),
+    /// No response came in time (the client transaction's Timer B or F).
+    TimedOut,
+    /// The request could not be sent: a refused connection, an ICMP "port unreachable", a failed send.
+    Unreachable,
+}
+
+impl Attempt {
+    /// Whether the next target of the list is tried (RFC 3263 §4.3): after a transport error, a timeout or a 503,
+    /// with a new request (a new Via branch, so a new client transaction), in the list's order. Any other
+    /// response is the answer of the name, which another server of it would not change.
+    pub fn calls_for_next_target(self) -> bool {
+        match self {
+            Attempt::Answered(status) => status == StatusCode::SERVICE_UNAVAILABLE,
+            Attempt::TimedOut | Attempt::Unreachable => true,
+        }
     }
 }
 
@@ -970,5 +995,16 @@ mod tests {
         assert_eq!(Transport::Udp.secured(), None);
         assert_eq!(Transport::Tls.default_port(), 5061);
         assert!(!Transport::Udp.is_reliable() && Transport::Tcp.is_reliable());
+    }
+
+    #[test]
+    fn the_next_target_follows_a_503_a_timeout_or_a_transport_error_only_rfc3263_4_3() {
+        let status = |code| Attempt::Answered(StatusCode::new(code).expect("status"));
+        assert!(status(503).calls_for_next_target());
+        assert!(Attempt::TimedOut.calls_for_next_target());
+        assert!(Attempt::Unreachable.calls_for_next_target());
+        for code in [200, 404, 408, 486, 500, 502, 504, 600] {
+            assert!(!status(code).calls_for_next_target(), "{code} is the name's answer");
+        }
     }
 }

@@ -124,6 +124,53 @@ fn provisional_stops_invite_retransmissions_rfc3261_17_1_1_2() {
     assert_eq!(t.state(), State::Proceeding);
 }
 
+fn client_answering_within(now: Instant, req: Message, response_timeout: Duration) -> Transaction {
+    let timers = TimerConfig::default();
+    Transaction::client_with_response_timeout(now, req, &timers, UDP, Some(response_timeout)).expect("client")
+}
+
+#[test]
+fn a_response_timeout_brings_timer_b_forward_for_a_silent_next_hop() {
+    let t0 = Instant::now();
+    let mut t = client_answering_within(t0, invite(), Duration::from_secs(4));
+    transmits(&mut t);
+    let (sent, told) = run_timers(&mut t, t0);
+    assert_eq!(offsets(&sent), [500, 1500, 3500].map(ms), "retransmitted until the timeout, not after");
+    assert_eq!(told, [(ms(4000), Event::Timeout(Timer::B)), (ms(4000), Event::Terminated)]);
+
+    // Never later than 64*T1.
+    let mut t = client_answering_within(t0, invite(), Duration::from_secs(600));
+    transmits(&mut t);
+    let (_, told) = run_timers(&mut t, t0);
+    assert_eq!(told.first(), Some(&(64 * T1, Event::Timeout(Timer::B))));
+}
+
+#[test]
+fn a_provisional_response_stops_the_response_timeout() {
+    let t0 = Instant::now();
+    let req = invite();
+    let mut t = client_answering_within(t0, req.clone(), Duration::from_secs(4));
+    transmits(&mut t);
+    t.handle_message(t0 + ms(300), response(&req, 100));
+    events(&mut t);
+    assert_eq!(t.poll_timeout(), None, "alive: no Timer B in Proceeding");
+    t.handle_timeout(t0 + ms(60_000));
+    assert_eq!(t.state(), State::Proceeding);
+
+    // Non-INVITE: Timer F comes early only while nothing answered; a provisional puts it back at 64*T1.
+    let req = request(&Method::Options, "z9hG4bKalive");
+    let mut t = client_answering_within(t0, req.clone(), Duration::from_secs(2));
+    transmits(&mut t);
+    t.handle_message(t0 + ms(100), response(&req, 100));
+    events(&mut t);
+    let (_, told) = run_timers(&mut t, t0);
+    assert_eq!(told.first(), Some(&(64 * T1, Event::Timeout(Timer::F))));
+    let mut t = client_answering_within(t0, request(&Method::Options, "z9hG4bKsilent"), Duration::from_secs(2));
+    transmits(&mut t);
+    let (_, told) = run_timers(&mut t, t0);
+    assert_eq!(told.first(), Some(&(ms(2000), Event::Timeout(Timer::F))));
+}
+
 #[test]
 fn ack_for_4xx_is_built_by_the_transaction_rfc3261_17_1_1_3() {
     let t0 = Instant::now();

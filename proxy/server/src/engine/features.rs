@@ -5,7 +5,7 @@
 //! A child module of the engine, so that it works on the engine's state; the engine calls it where a request
 //! needs targets ([`Engine::route_at_once`], [`Engine::spawn_lookups`], [`Engine::route`]), where a branch is
 //! forwarded ([`Engine::gate_forward`]), where a branch's client transaction reports ([`Engine::branch_event`]),
-//! where a branch is cancelled ([`Engine::cancel_for`]), and in its housekeeping (the emergency numbers).
+//! and in its housekeeping (the emergency numbers).
 //!
 //! # Emergency calls
 //!
@@ -21,12 +21,13 @@
 //! A request to a trunk leaves without the caller's Proxy-Authorization (those credentials were for this proxy).
 //! When the trunk answers 401 or 407 and has credentials, the request is sent again with them on a new client
 //! transaction of the same branch, once; the proxy core never sees that challenge. See
-//! [`crate::routing::trunk`] for the CSeq. A challenge that cannot be answered (no credentials, another realm,
-//! or a second challenge after the answer) is a failure of the trunk: the core is told the branch could not be
+//! [`crate::routing::trunk`] for the CSeq and the sealed password. A challenge that cannot be answered (no
+//! credentials, another realm and no sealed password, a password that cannot be unsealed, or a second challenge
+//! after the answer) is a failure of the trunk: the core is told the branch could not be
 //! sent (a 503 stand-in, so the next trunk is tried and the caller never gets the trunk's 407, which it could not
 //! answer).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -35,14 +36,14 @@ use carillon_db::{CallPermissions, EmergencyRoute, LineCredentials};
 use carillon_proxy_core::{BranchId, ContextId, Target as ProxyTarget, Targets};
 use carillon_registrar::Aor;
 use carillon_sip::auth::ClientNonceState;
-use carillon_sip::transaction::{Event, Transaction, TransactionKey, build_cancel};
+use carillon_sip::transaction::{Event, Timer, Transaction, TransactionKey};
 use carillon_sip::uri::{SipUri, Uri};
 use carillon_sip::{HeaderName, Message, Method};
 use sqlx::PgPool;
 use tracing::{debug, info, warn};
 
 use super::{Completion, Engine, LOOKUP_TIMEOUT, Lookup, Purpose, bounded};
-use crate::routing::trunk::is_challenge;
+use crate::routing::trunk::{Answering, is_challenge};
 use crate::routing::{
     Call, CallRoute, Caller, Decision, Destination, Directory, Dispatch, EmergencyTable, Found, Outcome, Policy, decide,
 };
@@ -70,9 +71,6 @@ pub(crate) struct Features {
     emergency_reading: bool,
     /// The calls being followed, by context.
     calls: HashMap<ContextId, CallRoute>,
-    /// Client transactions replaced by a request sent again with a trunk's credentials: their remaining events
-    /// are not the branch's.
-    superseded: HashSet<TransactionKey>,
     /// Nonce counts of the trunks' challenges.
     nonces: ClientNonceState,
 }
@@ -87,7 +85,6 @@ impl Features {
             emergency_read_at: None,
             emergency_reading: false,
             calls: HashMap::new(),
-            superseded: HashSet::new(),
             nonces: ClientNonceState::new(),
         }
     }
@@ -96,7 +93,7 @@ impl Features {
 impl Engine {
     /// Takes the emergency numbers read at `now`.
     pub(crate) fn set_emergency_routes(&mut self, now: Instant, routes: &[EmergencyRoute]) {
-        let table = EmergencyTable::new(routes);
+        let table = EmergencyTable::new(routes, &self.features.policy);
         if table.len() != self.features.emergency.len() {
             info!(numbers = table.len(), "emergency numbers loaded");
         }
@@ -315,12 +312,6 @@ impl Engine {
         branch: BranchId,
         event: Event,
     ) -> Option<Event> {
-        if self.features.superseded.contains(key) {
-            if event == Event::Terminated {
-                self.features.superseded.remove(key);
-            }
-            return None;
-        }
         let Some(call) = self.features.calls.get_mut(&context) else { return Some(event) };
         let outcome = match &event {
             Event::Response(response) => match response.status() {
@@ -341,7 +332,12 @@ impl Engine {
                 Some(status) if status.as_u16() >= 200 => Some(Outcome::Status(status.as_u16())),
                 _ => None,
             },
-            Event::Timeout(_) => Some(Outcome::TimedOut),
+            Event::Timeout(timer) => {
+                if let (Timer::B | Timer::F, Some(trunk)) = (timer, call.trunk_of(branch)) {
+                    warn!(%context, %branch, trunk = %trunk.name, "no response from the trunk in time; it counts as down");
+                }
+                Some(Outcome::TimedOut)
+            }
             Event::TransportError => Some(Outcome::Unreachable),
             Event::Terminated | Event::Request(_) | Event::Ack(_) => None,
         };
@@ -369,16 +365,23 @@ impl Engine {
         else {
             return false;
         };
-        let (target, server_name) = (client.target, client.server_name.clone());
+        let (target, server_name, alternatives) =
+            (client.target, client.server_name.clone(), client.alternatives.clone());
         let cnonce: [u8; 16] = rand::random();
-        match trunk.answer(sent, challenge, &mut self.features.nonces, &cnonce, rand::random()) {
+        let answering =
+            Answering { nonces: &mut self.features.nonces, cnonce: &cnonce, seal_key: self.features.policy.seal_key() };
+        match trunk.answer(sent, challenge, answering, rand::random()) {
             Ok(retry) => {
+                if !self.proxy.resend_branch(context, branch) {
+                    debug!(%context, %branch, trunk = %trunk.name, "trunk challenge not answered: the branch is ending");
+                    return false;
+                }
                 debug!(%context, %branch, trunk = %trunk.name, "trunk challenge answered");
                 if let Some(call) = self.features.calls.get_mut(&context) {
                     call.mark_retried(branch);
                 }
-                self.features.superseded.insert(key.clone());
-                self.start_client(now, Purpose::Branch(context, branch), retry, target, server_name);
+                self.superseded.insert(key.clone());
+                self.start_client(now, Purpose::Branch(context, branch), retry, target, server_name, alternatives);
                 true
             }
             Err(why) => {
@@ -388,23 +391,17 @@ impl Engine {
         }
     }
 
-    /// The CANCEL of `branch` (whose INVITE runs on `key`): the core's, unless the INVITE was sent again with a
-    /// trunk's credentials, whose CANCEL must match that request (RFC 3261 §9.1).
-    pub(super) fn cancel_for(
-        &self,
-        context: ContextId,
-        branch: BranchId,
-        key: &TransactionKey,
-        cancel: Message,
-    ) -> Message {
-        if self.features.calls.get(&context).is_some_and(|c| c.is_retried(branch))
-            && let Some(transaction) = self.transactions.get(key)
-            && let Some(invite) = transaction.request()
-            && let Ok(own) = build_cancel(invite)
-        {
-            return own;
+    /// How long the next hop of `branch` has to answer at all (a trunk's response timeout), if it must.
+    pub(super) fn response_timeout(&self, context: ContextId, branch: BranchId) -> Option<Duration> {
+        self.features.calls.get(&context).and_then(|c| c.response_timeout(branch))
+    }
+
+    /// The request of `branch` went to the next RFC 3263 target of its trunk: that server's challenge may be
+    /// answered anew.
+    pub(super) fn moved_to_next_target(&mut self, context: ContextId, branch: BranchId) {
+        if let Some(call) = self.features.calls.get_mut(&context) {
+            call.moved_to_next_target(branch);
         }
-        cancel
     }
 }
 

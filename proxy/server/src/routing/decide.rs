@@ -27,7 +27,6 @@
 //! for redirection (302).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use carillon_db::{CallCategory, CallPermissions, Callee, OutboundRoute};
 use carillon_proxy_core::{Reply, Target};
@@ -36,7 +35,7 @@ use tracing::debug;
 
 use super::plan::{OutsideNumber, category_name};
 use super::sets::{Gate, PlannedTarget, RoutePlan};
-use super::trunk::{TrunkAccount, target_uri};
+use super::trunk::target_uri;
 use super::{Destination, EmergencyTable, Policy};
 
 /// Who places the call.
@@ -359,7 +358,7 @@ impl Resolver<'_> {
             .into_iter()
             .map(|t| {
                 let uri = target_uri(&t.trunk, &t.number_for(&number.number));
-                vec![PlannedTarget { target: Target::new(uri), trunk: Some(Arc::new(TrunkAccount::of(&t.trunk))) }]
+                vec![PlannedTarget { target: Target::new(uri), trunk: Some(self.policy.trunk_account(&t.trunk)) }]
             })
             .collect())
     }

@@ -18,8 +18,10 @@ pub(crate) mod trunk;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use carillon_db::EmergencyRoute;
+use carillon_db::seal::SealKey;
 use carillon_proxy_core::{Reply, Target};
 use carillon_sip::uri::{Host, Uri};
 
@@ -46,6 +48,8 @@ pub(crate) struct Policy {
     /// The number plan.
     pub(crate) plan: NumberPlan,
     redirect_domains: Vec<String>,
+    trunk_response_timeout: Duration,
+    seal_key: Option<Arc<SealKey>>,
 }
 
 impl Policy {
@@ -55,7 +59,26 @@ impl Policy {
             domain: config.sip.domain.clone(),
             plan: NumberPlan::new(&config.number_plan),
             redirect_domains: config.routing.redirect_domains.clone(),
+            trunk_response_timeout: Duration::from_secs(config.routing.trunk_response_timeout_seconds),
+            seal_key: None,
         }
+    }
+
+    /// The same policy unsealing trunk passwords with `key` (`[trunks] seal_key_file`).
+    pub(crate) fn with_seal_key(mut self, key: SealKey) -> Policy {
+        self.seal_key = Some(Arc::new(key));
+        self
+    }
+
+    /// The key sealed trunk passwords are unsealed with, if one is configured.
+    pub(crate) fn seal_key(&self) -> Option<&SealKey> {
+        self.seal_key.as_deref()
+    }
+
+    /// The account of `trunk` as calls through it use it: its credentials, and how long it has to answer at all
+    /// (`[routing] trunk_response_timeout_seconds`).
+    pub(crate) fn trunk_account(&self, trunk: &carillon_db::Trunk) -> Arc<TrunkAccount> {
+        Arc::new(TrunkAccount::of(trunk).with_response_timeout(self.trunk_response_timeout))
     }
 
     /// Redirect mode: 302 with `uri` as Contact when `uri` is in a configured redirect domain.
@@ -120,14 +143,14 @@ pub(crate) struct EmergencyTable {
 }
 
 impl EmergencyTable {
-    /// The table of `routes`.
-    pub(crate) fn new(routes: &[EmergencyRoute]) -> EmergencyTable {
+    /// The table of `routes`, their gateways used as `policy` says.
+    pub(crate) fn new(routes: &[EmergencyRoute], policy: &Policy) -> EmergencyTable {
         let routes = routes
             .iter()
             .map(|route| {
                 let target = PlannedTarget {
                     target: Target::new(trunk::target_uri(&route.trunk, &route.dial_as)),
-                    trunk: Some(Arc::new(TrunkAccount::of(&route.trunk))),
+                    trunk: Some(policy.trunk_account(&route.trunk)),
                 };
                 (route.number.clone(), Arc::new(target))
             })

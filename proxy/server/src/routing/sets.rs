@@ -243,7 +243,18 @@ impl CallRoute {
 
     /// Whether `branch` was sent to a trunk.
     pub(crate) fn is_trunk(&self, branch: BranchId) -> bool {
-        self.branches.get(&branch).is_some_and(|t| t.trunk.is_some())
+        self.trunk_of(branch).is_some()
+    }
+
+    /// The trunk `branch` was sent to, if any.
+    pub(crate) fn trunk_of(&self, branch: BranchId) -> Option<&Arc<TrunkAccount>> {
+        self.branches.get(&branch).and_then(|t| t.trunk.as_ref())
+    }
+
+    /// How long the next hop of `branch` has to answer at all: its trunk's response timeout; `None` for a
+    /// branch to anything but a trunk (a phone may take its time, Timer B applies).
+    pub(crate) fn response_timeout(&self, branch: BranchId) -> Option<Duration> {
+        self.trunk_of(branch).and_then(|t| t.response_timeout)
     }
 
     /// The trunk `branch` was sent to, with credentials, when its challenge has not been answered yet.
@@ -262,9 +273,11 @@ impl CallRoute {
         }
     }
 
-    /// Whether `branch` runs on a request sent again with credentials (its CANCEL must match that request).
-    pub(crate) fn is_retried(&self, branch: BranchId) -> bool {
-        self.branches.get(&branch).is_some_and(|t| t.retried)
+    /// The request of `branch` went to the next server of its trunk's DNS name, which may challenge anew.
+    pub(crate) fn moved_to_next_target(&mut self, branch: BranchId) {
+        if let Some(track) = self.branches.get_mut(&branch) {
+            track.retried = false;
+        }
     }
 
     fn evaluate(&self, gate: Gate) -> bool {
@@ -456,8 +469,9 @@ mod tests {
         assert!(route.is_trunk(BranchId(0)));
         assert!(route.trunk_to_answer(BranchId(0)).is_some());
         route.mark_retried(BranchId(0));
-        assert!(route.is_retried(BranchId(0)));
         assert!(route.trunk_to_answer(BranchId(0)).is_none(), "a second challenge goes to the core");
+        route.moved_to_next_target(BranchId(0));
+        assert!(route.trunk_to_answer(BranchId(0)).is_some(), "the trunk's next server may challenge anew");
     }
 
     #[test]

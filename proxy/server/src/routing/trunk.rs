@@ -1,10 +1,12 @@
 //! Trunks as routing uses them: the Request-URI of a call through a trunk, and answering the trunk's digest
 //! challenge with its credentials (RFC 3261 §22.2, §22.3).
 //!
-//! A trunk's credentials are stored as HA1 values for one realm (`auth_realm`), so only challenges of that realm
-//! with an algorithm of a stored HA1 can be answered; SHA-256 is preferred over MD5. A trunk whose only secret
-//! is the sealed password (`auth_password_sealed`) cannot be answered: the envelope's cipher and key are not
-//! defined yet, so its challenge is treated like any unanswerable one (the next trunk is tried).
+//! A trunk's credentials are HA1 values for one realm (`auth_realm`), which answer only challenges of that realm
+//! with an algorithm of a stored HA1 (SHA-256 preferred over MD5), and/or the sealed password
+//! (`auth_password_sealed`, [`carillon_db::seal`]), unsealed with the key of `[trunks] seal_key_file` only when no
+//! HA1 answers: the password answers any realm with any algorithm it is challenged with (the strongest offered).
+//! A password that cannot be unsealed (no key configured, another key, a changed envelope) makes the challenge
+//! unanswerable like any other: the trunk counts as failed and the next one is tried.
 //!
 //! The request sent again with credentials is a new client transaction (a new Via branch) with the same CSeq
 //! number. RFC 3261 §22.2 asks for an incremented CSeq, but the proxy is not the user agent: the caller's dialog
@@ -14,22 +16,29 @@
 //! ended.
 
 use std::fmt;
+use std::time::Duration;
 
 use carillon_db::Trunk;
-use carillon_sip::auth::{Account, Challenge, Challenger, ClientNonceState, Ha1, Secret};
-use carillon_sip::{HeaderName, Message, StatusCode};
+use carillon_db::seal::SealKey;
+use carillon_sip::auth::{Account, Challenge, Challenger, ClientNonceState, Ha1, Secret, select_challenges};
+use carillon_sip::{Message, StatusCode};
 
-/// A trunk a target goes through: its name (for logs) and what it takes to answer its challenges.
+/// A trunk a target goes through: its name (for logs and call records), how long it has to answer at all, and
+/// what it takes to answer its challenges.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct TrunkAccount {
     /// The trunk's name.
     pub(crate) name: String,
+    /// Without any response (not even 100 Trying) this long after a request was sent to it, the trunk counts as
+    /// down: the request's client transaction times out as at Timer B (a 408 for RFC 3261 §16.7), and the next
+    /// server of the trunk's DNS name, or the next trunk, is tried. `None`: only the transaction timeout.
+    pub(crate) response_timeout: Option<Duration>,
     username: Option<String>,
     realm: Option<String>,
     ha1_sha256: Option<Ha1>,
     ha1_md5: Option<Ha1>,
-    /// Only a sealed password is stored, which cannot be used yet.
-    sealed_only: bool,
+    /// The sealed password's envelope.
+    sealed: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for TrunkAccount {
@@ -38,6 +47,7 @@ impl fmt::Debug for TrunkAccount {
             .field("name", &self.name)
             .field("username", &self.username)
             .field("realm", &self.realm)
+            .field("response_timeout", &self.response_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -47,8 +57,10 @@ impl fmt::Debug for TrunkAccount {
 pub(crate) enum Unanswerable {
     /// The trunk has no credentials.
     NoCredentials,
-    /// Only a sealed password is stored.
-    SealedPassword,
+    /// No stored HA1 answers, the password is sealed, and no seal key is configured.
+    NoSealKey,
+    /// No stored HA1 answers, and the sealed password cannot be unsealed, for this reason.
+    Unseal(&'static str),
     /// No challenge of the stored realm with an algorithm of a stored HA1.
     NoMatchingChallenge,
     /// The response is no 401 or 407, or the request cannot be rewritten.
@@ -59,8 +71,19 @@ impl fmt::Display for Unanswerable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Unanswerable::NoCredentials => "the trunk has no credentials",
-            Unanswerable::SealedPassword => "only a sealed password is stored, which this version cannot unseal",
-            Unanswerable::NoMatchingChallenge => "no challenge of the stored realm with an algorithm of a stored HA1",
+            Unanswerable::NoSealKey => {
+                "no stored HA1 answers it, the password is sealed, and [trunks] seal_key_file is not set"
+            }
+            Unanswerable::Unseal(reason) => {
+                return write!(
+                    f,
+                    "the sealed password cannot be unsealed ({reason}): [trunks] seal_key_file must be the key it \
+                     was sealed with, the same file on every node and for the CLI"
+                );
+            }
+            Unanswerable::NoMatchingChallenge => {
+                "no digest challenge the stored HA1 values (their realm, their algorithms) or the password can answer"
+            }
             Unanswerable::Malformed => "the challenge or the request cannot be used",
         })
     }
@@ -69,15 +92,21 @@ impl fmt::Display for Unanswerable {
 impl TrunkAccount {
     /// The account of `trunk`.
     pub(crate) fn of(trunk: &Trunk) -> TrunkAccount {
-        let has_ha1 = trunk.auth_ha1_md5.is_some() || trunk.auth_ha1_sha256.is_some();
         TrunkAccount {
             name: trunk.name.clone(),
+            response_timeout: None,
             username: trunk.auth_username.clone(),
             realm: trunk.auth_realm.clone(),
             ha1_sha256: trunk.auth_ha1_sha256,
             ha1_md5: trunk.auth_ha1_md5,
-            sealed_only: !has_ha1 && trunk.auth_password_sealed.is_some(),
+            sealed: trunk.auth_password_sealed.clone(),
         }
+    }
+
+    /// The same account, given up after `timeout` without any response.
+    pub(crate) fn with_response_timeout(mut self, timeout: Duration) -> TrunkAccount {
+        self.response_timeout = Some(timeout);
+        self
     }
 
     /// Whether the trunk has credentials at all.
@@ -86,19 +115,18 @@ impl TrunkAccount {
     }
 
     /// `request` (as sent to the trunk) again, answering the 401 or 407 `challenge` with this trunk's
-    /// credentials: a new Via branch (`unique` in place of the branch's unique part, the loop-detection part
-    /// kept), the same CSeq (see the module documentation), and an Authorization or Proxy-Authorization line.
+    /// credentials (a stored HA1, else the sealed password unsealed with `seal_key`): a new Via branch (`unique` in
+    /// place of the branch's unique part, the loop-detection part kept), the same CSeq (see the module
+    /// documentation), and an Authorization or Proxy-Authorization line.
     pub(crate) fn answer(
         &self,
         request: &Message,
         challenge: &Message,
-        nonces: &mut ClientNonceState,
-        cnonce: &[u8],
+        answering: Answering<'_>,
         unique: u64,
     ) -> Result<Message, Unanswerable> {
-        let (Some(username), Some(realm)) = (self.username.as_deref(), self.realm.as_deref()) else {
-            return Err(if self.sealed_only { Unanswerable::SealedPassword } else { Unanswerable::NoCredentials });
-        };
+        let Answering { nonces, cnonce, seal_key } = answering;
+        let Some(username) = self.username.as_deref() else { return Err(Unanswerable::NoCredentials) };
         let challenger = challenge.status().and_then(Challenger::from_status).ok_or(Unanswerable::Malformed)?;
         let header = challenger.challenge_header();
         let challenges: Vec<Challenge<'_>> =
@@ -107,13 +135,14 @@ impl TrunkAccount {
             return Err(Unanswerable::Malformed);
         };
         let mut answered = None;
-        for ha1 in [self.ha1_sha256.as_ref(), self.ha1_md5.as_ref()].into_iter().flatten() {
+        let stored = [self.ha1_sha256.as_ref(), self.ha1_md5.as_ref()].into_iter().flatten();
+        for ha1 in stored.filter(|_| self.realm.is_some()) {
             let account = Account { username, secret: Secret::Ha1(ha1) };
             // An HA1 answers only the realm it was computed for; `can_answer` checks the algorithm.
             let found = challenges
                 .iter()
                 .filter_map(Challenge::as_digest)
-                .find(|c| c.realm.as_ref() == realm && account.can_answer(c));
+                .find(|c| Some(c.realm.as_ref()) == self.realm.as_deref() && account.can_answer(c));
             if let Some(digest) = found
                 && let Some(credentials) = nonces.answer(digest, &account, method.as_str(), uri, cnonce)
             {
@@ -121,18 +150,37 @@ impl TrunkAccount {
                 break;
             }
         }
+        if answered.is_none()
+            && let Some(sealed) = &self.sealed
+        {
+            let key = seal_key.ok_or(Unanswerable::NoSealKey)?;
+            let password = key.unseal(sealed).map_err(|e| match e {
+                carillon_db::Error::Unseal { reason } => Unanswerable::Unseal(reason),
+                _ => Unanswerable::Unseal("unexpected failure"),
+            })?;
+            let account = Account { username, secret: Secret::Password(password.as_str()) };
+            // The strongest algorithm offered for the first realm challenged.
+            if let Some(digest) = select_challenges(&challenges, &account).first() {
+                answered = nonces.answer(digest, &account, method.as_str(), uri, cnonce).map(|c| c.to_string());
+            }
+        }
         let credentials = answered.ok_or(Unanswerable::NoMatchingChallenge)?;
-        let mut retry = request.clone();
-        let top = retry.header_values(HeaderName::Via).next().map(str::to_owned).ok_or(Unanswerable::Malformed)?;
-        let branch = retry.top_via().ok().and_then(|v| v.branch().map(str::to_owned)).ok_or(Unanswerable::Malformed)?;
-        let stem = branch.split_once('.').map_or(branch.as_str(), |(stem, _)| stem);
-        let fresh = format!("{stem}.{unique:016x}");
-        retry.remove_first_value(HeaderName::Via);
-        retry.prepend_header(HeaderName::Via, &top.replacen(&branch, &fresh, 1));
+        let mut retry = carillon_proxy_core::rebranch(request, unique).map_err(|_| Unanswerable::Malformed)?;
         retry.remove_header(challenger.credentials_header());
         retry.push_header(challenger.credentials_header().as_str(), &credentials);
         Ok(retry)
     }
+}
+
+/// What answering a trunk's challenge takes besides the trunk's account.
+#[derive(Debug)]
+pub(crate) struct Answering<'a> {
+    /// Nonce counts of the trunks' challenges.
+    pub(crate) nonces: &'a mut ClientNonceState,
+    /// Fresh randomness for the cnonce.
+    pub(crate) cnonce: &'a [u8],
+    /// The key sealed passwords are unsealed with, if configured.
+    pub(crate) seal_key: Option<&'a SealKey>,
 }
 
 /// Whether `status` is a challenge a trunk's credentials may answer.
@@ -158,9 +206,11 @@ pub(crate) fn target_uri(trunk: &Trunk, number: &str) -> String {
 mod tests {
     use super::*;
     use carillon_db::TrunkKind;
-    use carillon_sip::auth::{AuthRequest, DigestServer, HashFunction, NonceCountWindow, NonceIssuer, StoredUser};
+    use carillon_sip::HeaderName;
+    use carillon_sip::auth::{
+        Algorithm, AuthRequest, DigestServer, HashFunction, NonceCountWindow, NonceIssuer, StoredUser,
+    };
     use carillon_sip::target::Transport;
-    use std::time::Duration;
 
     fn trunk(realm: &str, password: &str) -> Trunk {
         Trunk {
@@ -216,7 +266,7 @@ mod tests {
         let challenge = challenge_from(&server, &request, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
         let account = TrunkAccount::of(&trunk("itsp.example", "s3cret"));
         let mut nonces = ClientNonceState::new();
-        let retry = account.answer(&request, &challenge, &mut nonces, b"cnonce-bytes", 42).expect("answerable");
+        let retry = account.answer(&request, &challenge, with(&mut nonces, None), 42).expect("answerable");
 
         assert_eq!(retry.cseq().expect("CSeq").seq, 2, "the CSeq stays the caller's");
         let branch = retry.top_via().expect("Via").branch().expect("branch").to_owned();
@@ -244,7 +294,8 @@ mod tests {
         let request = invite();
         let challenge = challenge_from(&server("itsp.example"), &request, StatusCode::UNAUTHORIZED);
         let account = TrunkAccount::of(&trunk("itsp.example", "pw"));
-        let retry = account.answer(&request, &challenge, &mut ClientNonceState::new(), b"c", 1).expect("answerable");
+        let retry =
+            account.answer(&request, &challenge, with(&mut ClientNonceState::new(), None), 1).expect("answerable");
         assert!(retry.header(HeaderName::Authorization).is_some());
         assert!(retry.header(HeaderName::ProxyAuthorization).is_none());
     }
@@ -255,23 +306,94 @@ mod tests {
         let challenge = challenge_from(&server("other.example"), &request, StatusCode::UNAUTHORIZED);
         let account = TrunkAccount::of(&trunk("itsp.example", "pw"));
         let mut nonces = ClientNonceState::new();
-        assert_eq!(account.answer(&request, &challenge, &mut nonces, b"c", 1), Err(Unanswerable::NoMatchingChallenge));
+        let answered = account.answer(&request, &challenge, with(&mut nonces, None), 1);
+        assert_eq!(answered, Err(Unanswerable::NoMatchingChallenge));
 
         let mut bare = trunk("x", "y");
         (bare.auth_username, bare.auth_realm, bare.auth_ha1_md5, bare.auth_ha1_sha256) = (None, None, None, None);
         assert!(!TrunkAccount::of(&bare).has_credentials());
         assert_eq!(
-            TrunkAccount::of(&bare).answer(&request, &challenge, &mut nonces, b"c", 1),
+            TrunkAccount::of(&bare).answer(&request, &challenge, with(&mut nonces, None), 1),
             Err(Unanswerable::NoCredentials)
         );
+    }
 
-        let mut sealed = bare.clone();
-        sealed.auth_username = Some("acct".into());
-        sealed.auth_password_sealed = Some(vec![1; 40]);
-        assert_eq!(
-            TrunkAccount::of(&sealed).answer(&request, &challenge, &mut nonces, b"c", 1),
-            Err(Unanswerable::SealedPassword)
-        );
+    fn with<'a>(nonces: &'a mut ClientNonceState, seal_key: Option<&'a SealKey>) -> Answering<'a> {
+        Answering { nonces, cnonce: b"cnonce-bytes", seal_key }
+    }
+
+    /// A trunk whose only secret is `password` sealed with `key`.
+    fn sealed_trunk(key: &SealKey, password: &str) -> Trunk {
+        let mut t = trunk("unused", "unused");
+        (t.auth_realm, t.auth_ha1_md5, t.auth_ha1_sha256) = (None, None, None);
+        t.auth_password_sealed = Some(key.seal(password).expect("sealed"));
+        t
+    }
+
+    /// Whether `retry` carries credentials for `password` that `server` accepts, and with which hash.
+    fn verified(server: &DigestServer, retry: &Message, password: &str) -> Option<HashFunction> {
+        let value = retry.header(HeaderName::ProxyAuthorization)?;
+        let credentials = carillon_sip::auth::Credentials::parse(value, HeaderName::ProxyAuthorization).ok()?;
+        let digest = credentials.as_digest()?;
+        let hash = digest.effective_algorithm()?.hash();
+        let stored = Ha1::compute(hash, "acct", server.realm(), password);
+        let auth = AuthRequest { method: "INVITE", request_uri: retry.request_uri()?, now: now(), binding: &[] };
+        let user = Some(StoredUser { username: "acct", ha1: &stored });
+        server.verify(&mut NonceCountWindow::new(16), &auth, digest, user).is_authenticated().then_some(hash)
+    }
+
+    #[test]
+    fn a_sealed_password_answers_any_realm_with_the_strongest_algorithm_offered() {
+        let key = SealKey::from_bytes([9; 32]);
+        let account = TrunkAccount::of(&sealed_trunk(&key, "pa55-word"));
+        let request = invite();
+        for (realm, offered, expected) in [
+            ("sip.provider.example", vec![Algorithm::Md5], HashFunction::Md5),
+            ("another.realm", vec![Algorithm::Md5, Algorithm::Sha256], HashFunction::Sha256),
+            ("third.realm", vec![Algorithm::Sha256], HashFunction::Sha256),
+        ] {
+            let server = server(realm).with_algorithms(&offered);
+            let challenge = challenge_from(&server, &request, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+            let mut nonces = ClientNonceState::new();
+            let retry = account.answer(&request, &challenge, with(&mut nonces, Some(&key)), 7).expect("answered");
+            assert_eq!(verified(&server, &retry, "pa55-word"), Some(expected), "{realm} {offered:?}");
+        }
+    }
+
+    #[test]
+    fn stored_ha1_values_answer_their_realm_and_the_sealed_password_every_other() {
+        let key = SealKey::from_bytes([9; 32]);
+        let mut both = trunk("itsp.example", "old-password");
+        both.auth_password_sealed = Some(key.seal("new-password").expect("sealed"));
+        let account = TrunkAccount::of(&both);
+        let request = invite();
+        let own = server("itsp.example");
+        let challenge = challenge_from(&own, &request, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+        let retry = account.answer(&request, &challenge, with(&mut ClientNonceState::new(), Some(&key)), 1);
+        assert!(verified(&own, &retry.expect("answered"), "old-password").is_some(), "the HA1 of its realm first");
+        let other = server("elsewhere.example");
+        let challenge = challenge_from(&other, &request, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+        let retry = account.answer(&request, &challenge, with(&mut ClientNonceState::new(), Some(&key)), 1);
+        assert!(verified(&other, &retry.expect("answered"), "new-password").is_some(), "the password elsewhere");
+    }
+
+    #[test]
+    fn a_sealed_password_without_its_key_is_not_answered_and_says_why() {
+        let key = SealKey::from_bytes([9; 32]);
+        let account = TrunkAccount::of(&sealed_trunk(&key, "pw"));
+        let request = invite();
+        let challenge = challenge_from(&server("r"), &request, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+        let mut nonces = ClientNonceState::new();
+        assert_eq!(account.answer(&request, &challenge, with(&mut nonces, None), 1), Err(Unanswerable::NoSealKey));
+        let wrong = SealKey::from_bytes([10; 32]);
+        let refused = account.answer(&request, &challenge, with(&mut nonces, Some(&wrong)), 1);
+        let Err(why @ Unanswerable::Unseal(_)) = refused else { panic!("unsealed with the wrong key: {refused:?}") };
+        let text = why.to_string();
+        assert!(text.contains("another key") && text.contains("seal_key_file"), "{text}");
+        let mut garbled = sealed_trunk(&key, "pw");
+        garbled.auth_password_sealed = Some(vec![1; 40]);
+        let refused = TrunkAccount::of(&garbled).answer(&request, &challenge, with(&mut nonces, Some(&key)), 1);
+        assert!(matches!(refused, Err(Unanswerable::Unseal(_))), "{refused:?}");
     }
 
     #[test]
@@ -286,7 +408,10 @@ mod tests {
 
     #[test]
     fn secrets_are_not_in_debug_output() {
-        let text = format!("{:?}", TrunkAccount::of(&trunk("itsp.example", "pw")));
+        let mut with_sealed = trunk("itsp.example", "pw");
+        with_sealed.auth_password_sealed = Some(vec![0x01, 0xab, 0xcd]);
+        let text = format!("{:?}", TrunkAccount::of(&with_sealed));
+        assert!(!text.contains("171") && !text.contains("ab, "), "{text}");
         let ha1 = Ha1::compute(HashFunction::Md5, "acct", "itsp.example", "pw");
         assert!(!text.contains(ha1.as_hex()), "{text}");
     }

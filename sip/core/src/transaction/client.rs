@@ -1,6 +1,6 @@
 //! Client transactions (RFC 3261 §17.1, RFC 6026), and the ACK and CANCEL built from a client INVITE.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -140,12 +140,27 @@ impl ClientInvite {
         timers: &TimerConfig,
         reliability: Reliability,
     ) -> Result<ClientInvite, Error> {
+        ClientInvite::with_response_timeout(now, request, timers, reliability, None)
+    }
+
+    /// [`ClientInvite::new`] for a next hop that must show it is alive within `response_timeout` (a gateway or
+    /// trunk that may be down): Timer B, which only runs until the first response, fires that long after the
+    /// INVITE was sent instead of 64*T1 (never later). A provisional response stops it as usual, and from then
+    /// on the transaction waits for its final response as any other.
+    pub fn with_response_timeout(
+        now: Instant,
+        request: Message,
+        timers: &TimerConfig,
+        reliability: Reliability,
+        response_timeout: Option<Duration>,
+    ) -> Result<ClientInvite, Error> {
         if request.method() != Some(&Method::Invite) {
             return Err(Error::NotApplicable("an INVITE transaction needs an INVITE"));
         }
+        let timer_b = response_timeout.map_or(timers.transaction_timeout(), |t| t.min(timers.transaction_timeout()));
         let state = InviteState::Calling {
             timer_a: Retransmit::start(now, timers.first_retransmit(reliability)),
-            timer_b: now + timers.transaction_timeout(),
+            timer_b: now + timer_b,
             timer_c: timers.timer_c().map(|c| now + c),
             cancel_wait: None,
         };
@@ -270,7 +285,10 @@ enum NonInviteState {
     Trying {
         /// `None` on reliable transports.
         timer_e: Option<Retransmit>,
+        /// 64*T1 after the request was sent, or earlier with a response timeout.
         timer_f: Instant,
+        /// Timer F once a provisional response shows the next hop is alive: always 64*T1 after the request.
+        timer_f_proceeding: Instant,
     },
     Proceeding {
         timer_e: Option<Retransmit>,
@@ -296,7 +314,7 @@ impl Phase for NonInviteState {
 
     fn next_timer(&self) -> Option<(Timer, Instant)> {
         match self {
-            NonInviteState::Trying { timer_e, timer_f } | NonInviteState::Proceeding { timer_e, timer_f } => {
+            NonInviteState::Trying { timer_e, timer_f, .. } | NonInviteState::Proceeding { timer_e, timer_f } => {
                 earliest(&[(Timer::F, Some(*timer_f)), (Timer::E, timer_e.map(|e| e.at))])
             }
             NonInviteState::Completed { timer_k } => Some((Timer::K, *timer_k)),
@@ -316,12 +334,27 @@ impl ClientNonInvite {
         timers: &TimerConfig,
         reliability: Reliability,
     ) -> Result<ClientNonInvite, Error> {
+        ClientNonInvite::with_response_timeout(now, request, timers, reliability, None)
+    }
+
+    /// [`ClientNonInvite::new`] for a next hop that must show it is alive within `response_timeout`: without
+    /// any response by then, Timer F fires that long after the request was sent instead of 64*T1 (never later).
+    /// A provisional response puts Timer F back at 64*T1 after the request.
+    pub fn with_response_timeout(
+        now: Instant,
+        request: Message,
+        timers: &TimerConfig,
+        reliability: Reliability,
+        response_timeout: Option<Duration>,
+    ) -> Result<ClientNonInvite, Error> {
         if matches!(request.method(), None | Some(Method::Invite | Method::Ack)) {
             return Err(Error::NotApplicable("a non-INVITE transaction needs a request other than INVITE or ACK"));
         }
+        let full = timers.transaction_timeout();
         let state = NonInviteState::Trying {
             timer_e: Retransmit::start(now, timers.first_retransmit(reliability)),
-            timer_f: now + timers.transaction_timeout(),
+            timer_f: now + response_timeout.map_or(full, |t| t.min(full)),
+            timer_f_proceeding: now + full,
         };
         let (core, wire) = Core::client(&request, timers, reliability, state)?;
         Ok(ClientNonInvite { core, request, wire })
@@ -342,7 +375,8 @@ impl ClientNonInvite {
             return;
         }
         match &mut core.state {
-            NonInviteState::Trying { timer_e, timer_f } | NonInviteState::Proceeding { timer_e, timer_f } => {
+            NonInviteState::Trying { timer_e, timer_f_proceeding: timer_f, .. }
+            | NonInviteState::Proceeding { timer_e, timer_f } => {
                 let (timer_e, timer_f) = (*timer_e, *timer_f);
                 core.out.event(Event::Response(response));
                 if status.is_provisional() {

@@ -6,7 +6,7 @@
 //! tables (and timer wheel) over [`Transaction`] values and [`TransactionKey`]s.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::client::{ClientInvite, ClientNonInvite};
 use super::key::TransactionKey;
@@ -50,10 +50,24 @@ impl Transaction {
         timers: &TimerConfig,
         reliability: Reliability,
     ) -> Result<Transaction, Error> {
+        Transaction::client_with_response_timeout(now, request, timers, reliability, None)
+    }
+
+    /// [`Transaction::client`] for a next hop that must answer, at least provisionally, within
+    /// `response_timeout` (see [`ClientInvite::with_response_timeout`], [`ClientNonInvite::with_response_timeout`]).
+    pub fn client_with_response_timeout(
+        now: Instant,
+        request: Message,
+        timers: &TimerConfig,
+        reliability: Reliability,
+        response_timeout: Option<Duration>,
+    ) -> Result<Transaction, Error> {
         if request.method() == Some(&Method::Invite) {
-            ClientInvite::new(now, request, timers, reliability).map(|t| Transaction::ClientInvite(Box::new(t)))
+            ClientInvite::with_response_timeout(now, request, timers, reliability, response_timeout)
+                .map(|t| Transaction::ClientInvite(Box::new(t)))
         } else {
-            ClientNonInvite::new(now, request, timers, reliability).map(|t| Transaction::ClientNonInvite(Box::new(t)))
+            ClientNonInvite::with_response_timeout(now, request, timers, reliability, response_timeout)
+                .map(|t| Transaction::ClientNonInvite(Box::new(t)))
         }
     }
 
@@ -225,7 +239,21 @@ impl Transactions {
         request: Message,
         reliability: Reliability,
     ) -> Result<TransactionKey, Error> {
-        let transaction = Transaction::client(now, request, &self.timers, reliability)?;
+        self.start_client_with_response_timeout(now, request, reliability, None)
+    }
+
+    /// [`Transactions::start_client`] for a next hop that must answer, at least provisionally, within
+    /// `response_timeout`: without any response by then the transaction times out (Timer B or F) instead of
+    /// after 64*T1. See [`Transaction::client_with_response_timeout`].
+    pub fn start_client_with_response_timeout(
+        &mut self,
+        now: Instant,
+        request: Message,
+        reliability: Reliability,
+        response_timeout: Option<Duration>,
+    ) -> Result<TransactionKey, Error> {
+        let transaction =
+            Transaction::client_with_response_timeout(now, request, &self.timers, reliability, response_timeout)?;
         let key = transaction.key().clone();
         if self.entries.contains_key(&key) {
             return Err(Error::DuplicateTransaction);

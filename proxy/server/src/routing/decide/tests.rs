@@ -63,7 +63,7 @@ fn emergency() -> EmergencyTable {
         trunk_id: 1,
         trunk: gateway.clone(),
     };
-    EmergencyTable::new(&[route("911", "911"), route("9911", "911"), route("933", "933")])
+    EmergencyTable::new(&[route("911", "911"), route("9911", "911"), route("933", "933")], &policy())
 }
 
 /// A user with one line named after `extension`.
