@@ -36,8 +36,9 @@
 #   USERS               demo users, at most 300 (default 300)
 #   STEP_SECONDS        length of one step (default 6)
 #   PHASE_SECONDS       steps of one load against one server stop after this much (default 30)
-#   REGISTER_RATES      offered registrations per second, step by step (default "500 1000 2000 4000 8000")
-#   CALL_RATES          offered calls per second, step by step (default "100 200 400 800 1600")
+#   REGISTER_RATES      offered registrations per second, step by step (default "500 1000 2000 4000 8000";
+#                       empty: no register load)
+#   CALL_RATES          offered calls per second, step by step (default "100 200 400 800 1600"; empty: none)
 #   CALL_HOLD_MS        time between the ACK and the BYE (default 1000)
 #   KAMAILIO_CHILDREN   Kamailio's UDP worker processes (default 8, Kamailio's own default: its workers wait for
 #                       PostgreSQL synchronously, so fewer would measure the database's latency, not Kamailio)
@@ -55,8 +56,8 @@ PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 USERS=${USERS:-300}
 STEP_SECONDS=${STEP_SECONDS:-6}
 PHASE_SECONDS=${PHASE_SECONDS:-30}
-REGISTER_RATES=${REGISTER_RATES:-500 1000 2000 4000 8000}
-CALL_RATES=${CALL_RATES:-100 200 400 800 1600}
+REGISTER_RATES=${REGISTER_RATES-500 1000 2000 4000 8000}
+CALL_RATES=${CALL_RATES-100 200 400 800 1600}
 CALL_HOLD_MS=${CALL_HOLD_MS:-1000}
 KAMAILIO_CHILDREN=${KAMAILIO_CHILDREN:-8}
 KAMAILIO_DB_MODE=${KAMAILIO_DB_MODE:-1}
@@ -110,11 +111,12 @@ done
 [ -x "$PG_BINDIR/initdb" ] || die "$PG_BINDIR/initdb is missing (postgresql-15)"
 [ "$USERS" -ge 2 ] && [ "$USERS" -le 300 ] || die "USERS must be 2 to 300"
 
-# A port free on 127.0.0.1 for UDP and TCP, at or above $1, and not handed out before in this run.
+# A port free on 127.0.0.1 for UDP and TCP, at or above $1, and not handed out before in this run. Sockets of
+# every state count: a connection whose ephemeral local port it is blocks a listener too.
 TAKEN=" "
 free_port() {
     local port=$1
-    while [ -n "$(ss -Hlnu "sport = :$port")" ] || [ -n "$(ss -Hlnt "sport = :$port")" ] || [[ $TAKEN == *" $port "* ]]; do
+    while [ -n "$(ss -Hanu "sport = :$port")" ] || [ -n "$(ss -Hant "sport = :$port")" ] || [[ $TAKEN == *" $port "* ]]; do
         port=$((port + 1))
     done
     TAKEN="$TAKEN$port "
@@ -228,19 +230,40 @@ if ! "$CARILLON_PROXY_BIN" --config "$BENCH_DIR/carillon-proxy.toml" --check-con
     die "this carillon-proxy does not take the benchmark's configuration (it needs [auth] algorithms)"
 fi
 
-note "carillon-proxy on udp:127.0.0.1:$CARILLON_PORT"
-"$CARILLON_PROXY_BIN" --config "$BENCH_DIR/carillon-proxy.toml" >"$BENCH_DIR/carillon-proxy.log" 2>&1 &
-CARILLON_PID=$!
-PIDS+=("$CARILLON_PID")
-
-note "Kamailio on udp:127.0.0.1:$KAMAILIO_PORT ($KAMAILIO_CHILDREN children, usrloc db_mode $KAMAILIO_DB_MODE)"
-mkdir -p "$BENCH_DIR/kamailio"
-kamailio -f "$HERE/kamailio.cfg" -DD -E -Y "$BENCH_DIR/kamailio" -P "$BENCH_DIR/kamailio/kamailio.pid" -m 256 -M 16 \
-    -A "LISTEN=udp:127.0.0.1:$KAMAILIO_PORT" -A "DBURL=\"$KAMAILIO_DBURL\"" \
-    -A "CTL_SOCK=\"unix:$BENCH_DIR/kamailio/ctl.sock\"" -A "CHILDREN=$KAMAILIO_CHILDREN" -A "DB_MODE=$KAMAILIO_DB_MODE" \
-    >"$BENCH_DIR/kamailio/kamailio.log" 2>&1 &
-KAMAILIO_PID=$!
-PIDS+=("$KAMAILIO_PID")
+start_carillon() {
+    note "carillon-proxy on udp:127.0.0.1:$CARILLON_PORT"
+    "$CARILLON_PROXY_BIN" --config "$BENCH_DIR/carillon-proxy.toml" >>"$BENCH_DIR/carillon-proxy.log" 2>&1 &
+    CARILLON_PID=$!
+    PIDS+=("$CARILLON_PID")
+}
+start_kamailio() {
+    note "Kamailio on udp:127.0.0.1:$KAMAILIO_PORT ($KAMAILIO_CHILDREN children, usrloc db_mode $KAMAILIO_DB_MODE)"
+    mkdir -p "$BENCH_DIR/kamailio"
+    kamailio -f "$HERE/kamailio.cfg" -DD -E -Y "$BENCH_DIR/kamailio" -P "$BENCH_DIR/kamailio/kamailio.pid" -m 256 -M 16 \
+        -A "LISTEN=udp:127.0.0.1:$KAMAILIO_PORT" -A "DBURL=\"$KAMAILIO_DBURL\"" \
+        -A "CTL_SOCK=\"unix:$BENCH_DIR/kamailio/ctl.sock\"" -A "CHILDREN=$KAMAILIO_CHILDREN" -A "DB_MODE=$KAMAILIO_DB_MODE" \
+        >>"$BENCH_DIR/kamailio/kamailio.log" 2>&1 &
+    KAMAILIO_PID=$!
+    PIDS+=("$KAMAILIO_PID")
+}
+# Stops a server started above (TERM, then KILL after 10 s) and waits until its port is free.
+stop_server() {
+    local pid=$1 port=$2
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        [ -z "$(ss -Hlnu "sport = :$port")" ] && return 0
+        sleep 0.1
+    done
+    die "port $port still taken after stopping PID $pid"
+}
+start_carillon
+start_kamailio
 
 note "SIPp UAS on udp:127.0.0.1:$UAS_PORT"
 mkdir -p "$BENCH_DIR/sipp/uas"
@@ -409,8 +432,20 @@ done
 
 # The contacts phase: each server registers every contact once, then settles; memory after both.
 if [ "$CONTACTS" -gt 0 ]; then
-    printf 'server\tcontacts\tregistered\tfailed\trss_mib\tpss_mib\trss_settled_mib\tpss_settled_mib\tcontacts_in_db\n' \
+    printf 'server\tcontacts\tregistered\tfailed\trss_start_mib\tpss_start_mib\trss_mib\tpss_mib\trss_settled_mib\tpss_settled_mib\tcontacts_in_db\n' \
         >"$BENCH_DIR/contacts.tsv"
+    # Fresh processes, so that what the loads above left (a heap grown for their transactions) is not counted;
+    # carillon-proxy comes back warm from the database, Kamailio reloads usrloc's table.
+    stop_server "$CARILLON_PID" "$CARILLON_PORT"
+    stop_server "$KAMAILIO_PID" "$KAMAILIO_PORT"
+    start_carillon
+    start_kamailio
+    wait_listening "$CARILLON_PORT" "$CARILLON_PID" carillon-proxy
+    wait_listening "$KAMAILIO_PORT" "$KAMAILIO_PID" kamailio
+    sleep 2
+    fresh_carillon=$(memory_mib "$(server_pids carillon)")
+    # shellcheck disable=SC2046
+    fresh_kamailio=$(memory_mib $(server_pids kamailio))
     for server in carillon kamailio; do
         note "contacts: $CONTACTS registrations with $server at $CONTACT_RATE/s"
         run_step "$server" contacts "$CONTACT_RATE" || true
@@ -423,8 +458,10 @@ if [ "$CONTACTS" -gt 0 ]; then
             carillon) in_db=$(psql_admin -d carillon -Atc "SELECT count(*) FROM registrations WHERE aor ~ '^sip:c[0-9]+@'") ;;
             kamailio) in_db=$(psql_admin -d carillon -Atc "SELECT count(*) FROM kamailio.location WHERE username ~ '^c[0-9]+$'") ;;
         esac
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$CONTACTS" "$(field "$last" 5)" "$(field "$last" 6)" \
-            "$(field "$last" 11)" "$(field "$last" 12)" ${settled} "$in_db" >>"$BENCH_DIR/contacts.tsv"
+        case $server in carillon) fresh=$fresh_carillon ;; kamailio) fresh=$fresh_kamailio ;; esac
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$CONTACTS" "$(field "$last" 5)" \
+            "$(field "$last" 6)" ${fresh} "$(field "$last" 11)" "$(field "$last" 12)" ${settled} "$in_db" \
+            >>"$BENCH_DIR/contacts.tsv"
     done
 fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -472,11 +509,11 @@ for load in register call; do
 done
 if [ -f "$BENCH_DIR/contacts.tsv" ]; then
     say ""
-    say "contacts: $CONTACTS lines registered once each at $CONTACT_RATE/s; memory when done and $CONTACT_SETTLE s later (MiB)"
+    say "contacts: both servers restarted, then $CONTACTS lines registered once each at $CONTACT_RATE/s; memory at the start, when done and $CONTACT_SETTLE s later (MiB)"
     column -t -s $'\t' "$BENCH_DIR/contacts.tsv" | tee -a "$RESULTS"
     c=$(awk -F'\t' '$1 == "carillon"' "$BENCH_DIR/contacts.tsv")
     k=$(awk -F'\t' '$1 == "kamailio"' "$BENCH_DIR/contacts.tsv")
-    say "    ratios carillon / Kamailio, settled: RSS $(ratio "$(field "$c" 7)" "$(field "$k" 7)"), PSS $(ratio "$(field "$c" 8)" "$(field "$k" 8)")"
+    say "    ratios carillon / Kamailio, settled: RSS $(ratio "$(field "$c" 9)" "$(field "$k" 9)"), PSS $(ratio "$(field "$c" 10)" "$(field "$k" 10)")"
 fi
 say ""
 say "logs, SIPp statistics and response times: $BENCH_DIR"

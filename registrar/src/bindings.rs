@@ -71,7 +71,10 @@ impl Bindings {
     }
 
     /// Replaces the bindings of `aor`.
-    pub(crate) fn replace(&mut self, aor: &Aor, bindings: Vec<Binding>) {
+    pub(crate) fn replace(&mut self, aor: &Aor, mut bindings: Vec<Binding>) {
+        // Most AORs have one binding for hours, and a vector built by pushing (or collected in place from one
+        // that was) has room for four: a kilobyte per phone.
+        bindings.shrink_to_fit();
         let new_len = bindings.len();
         let old_len = if bindings.is_empty() {
             self.by_aor.remove(aor).map_or(0, |old| old.len())
@@ -92,6 +95,7 @@ impl Bindings {
                 }
                 alive
             });
+            list.shrink_to_fit();
             !list.is_empty()
         });
         self.count -= changes.len();
@@ -126,6 +130,8 @@ impl Bindings {
             true
         });
         let removed = before - list.len();
+        // Room for exactly one more: a warm start loads every binding this way (see `replace`).
+        list.reserve_exact(1);
         list.push(binding.clone());
         self.count = self.count - removed + 1;
         Upsert::Stored { displaced }

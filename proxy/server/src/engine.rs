@@ -183,7 +183,9 @@ pub(crate) struct Engine {
     nonce_window: NonceCountWindow,
     /// The line of each AOR with bindings, for the rows written through.
     line_ids: HashMap<Aor, i64>,
-    credentials: HashMap<String, LineCredentials>,
+    /// The last credentials read for each line (by lower-case username), for when the database cannot answer.
+    /// Boxed: a table slot is then a pointer, not the whole record, and a campus has a slot per phone.
+    credentials: HashMap<Box<str>, Box<LineCredentials>>,
     servers: HashMap<TransactionKey, ServerEntry>,
     clients: HashMap<TransactionKey, ClientEntry>,
     contexts: HashMap<ContextId, ContextEntry>,
@@ -719,19 +721,19 @@ impl Engine {
         let cache_key = credentials.username.to_ascii_lowercase();
         match lookup {
             Ok(Some(line)) => {
-                if self.credentials.len() >= CREDENTIAL_CACHE && !self.credentials.contains_key(&cache_key) {
+                if self.credentials.len() >= CREDENTIAL_CACHE && !self.credentials.contains_key(cache_key.as_str()) {
                     self.credentials.clear();
                 }
-                self.credentials.insert(cache_key, line.clone());
+                self.credentials.insert(cache_key.into_boxed_str(), Box::new(line.clone()));
                 Some(line)
             }
             Ok(None) => {
-                self.credentials.remove(&cache_key);
+                self.credentials.remove(cache_key.as_str());
                 None
             }
             Err(e) => {
                 warn!(error = %e, username = %credentials.username, "credential lookup failed; using cached credentials");
-                self.credentials.get(&cache_key).cloned()
+                self.credentials.get(cache_key.as_str()).map(|line| LineCredentials::clone(line))
             }
         }
     }

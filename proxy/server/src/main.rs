@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use carillon_proxy::Config;
 
+/// mimalloc gives memory back to the system once it is free: a registration storm (a campus reboot) leaves tens
+/// of thousands of answered transactions for 32 s, and with the system allocator the process kept their pages
+/// for good. It is also faster than the system allocator on this workload.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: carillon-proxy --config <FILE> [--check-config] [--migrate]
 
   --config <FILE>   the configuration file (TOML; see docs/carillon-proxy.example.toml)
