@@ -35,7 +35,7 @@
 #   PG_BINDIR           PostgreSQL's binaries (default /usr/lib/postgresql/15/bin)
 #   USERS               demo users, at most 300 (default 300)
 #   STEP_SECONDS        length of one step (default 6)
-#   PHASE_SECONDS       steps of one load against one server stop after this much (default 30)
+#   PHASE_SECONDS       steps of one load against one server stop after this much (default 45)
 #   REGISTER_RATES      offered registrations per second, step by step (default "500 1000 2000 4000 8000";
 #                       empty: no register load)
 #   CALL_RATES          offered calls per second, step by step (default "100 200 400 800 1600"; empty: none)
@@ -55,7 +55,7 @@ BENCH_DIR=${BENCH_DIR:-$(mktemp -d /tmp/carillon-bench.XXXXXX)}
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 USERS=${USERS:-300}
 STEP_SECONDS=${STEP_SECONDS:-6}
-PHASE_SECONDS=${PHASE_SECONDS:-30}
+PHASE_SECONDS=${PHASE_SECONDS:-45}
 REGISTER_RATES=${REGISTER_RATES-500 1000 2000 4000 8000}
 CALL_RATES=${CALL_RATES-100 200 400 800 1600}
 CALL_HOLD_MS=${CALL_HOLD_MS:-1000}
@@ -110,6 +110,9 @@ done
 [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so ] || die "Kamailio's db_postgres is missing (kamailio-postgres-modules)"
 [ -x "$PG_BINDIR/initdb" ] || die "$PG_BINDIR/initdb is missing (postgresql-15)"
 [ "$USERS" -ge 2 ] && [ "$USERS" -le 300 ] || die "USERS must be 2 to 300"
+for rate in $REGISTER_RATES $CALL_RATES $CONTACT_RATE; do
+    [ $((rate % 100)) -eq 0 ] && [ "$rate" -gt 0 ] || die "rates must be multiples of 100 (SIPp sends rate/100 every 10 ms): $rate"
+done
 
 # A port free on 127.0.0.1 for UDP and TCP, at or above $1, and not handed out before in this run. Sockets of
 # every state count: a connection whose ephemeral local port it is blocks a listener too.
@@ -345,7 +348,7 @@ run_step() {
     c0=$(cpu_ticks "${pids[@]}")
     start=$(date +%s.%N)
     (cd "$dir" && exec sipp -sf "$scenario" "${args[@]}" -key domain "$DOMAIN" -i 127.0.0.1 -p "$SIPP_PORT" \
-        -r "$rate" -m "$calls" -l $((rate * (CALL_HOLD_MS / 1000 + 8) + 100)) -recv_timeout 5000 \
+        -r "$((rate / 100))" -rp 10 -m "$calls" -l $((rate * (CALL_HOLD_MS / 1000 + 8) + 100)) -recv_timeout 5000 \
         -timeout $((calls / rate * 3 + CALL_HOLD_MS / 1000 + 30))s -trace_stat -stf stat.csv -fd 1 \
         -trace_logs -nostdin "127.0.0.1:$port" >sipp.log 2>&1) &
     sipp_pid=$!
