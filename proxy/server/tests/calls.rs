@@ -22,19 +22,6 @@ fn start_sipp_uas(port: u16) -> SippProcess {
         .unwrap_or_else(|e| panic!("cannot start sipp (Debian package sip-tester): {e}"))
 }
 
-/// The 2xx's ACK or an in-dialog request from the caller (RFC 3261 §12.2.1.1, §13.2.2.4): Request-URI the remote
-/// target, the route set from the Record-Route of the 2xx in reverse, the To with the callee's tag.
-fn in_dialog(caller: &mut Ua, method: &str, ok: &Message, call_id: &str, cseq: u32) -> Message {
-    let contact = ok.header_values(HeaderName::Contact).next().expect("the 2xx has a Contact");
-    let target =
-        carillon_sip::headers::NameAddr::parse_as(contact, HeaderName::Contact).expect("a contact").uri.to_owned();
-    let mut routes: Vec<(&str, String)> =
-        ok.header_values(HeaderName::RecordRoute).map(|r| ("Route", r.to_owned())).collect();
-    routes.reverse();
-    let to = ok.header(HeaderName::To).expect("a To").to_owned();
-    caller.request(method, &target, &to, call_id, cseq, &routes)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_to_a_registered_sipp_callee_is_answered_and_recorded_rfc3261_16() {
     let campus = Campus::new().await;
@@ -64,10 +51,10 @@ async fn call_to_a_registered_sipp_callee_is_answered_and_recorded_rfc3261_16() 
     assert_eq!(ok.status(), Some(StatusCode::OK), "the callee answered: {ok:?}");
     assert!(ok.header(HeaderName::RecordRoute).is_some(), "the proxy record-routed the dialog: {ok:?}");
 
-    let ack = in_dialog(&mut caller, "ACK", &ok, &call_id, 2);
+    let ack = common::in_dialog(&mut caller, "ACK", &ok, &call_id, 2);
     caller.send(&ack).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let bye = in_dialog(&mut caller, "BYE", &ok, &call_id, 3);
+    let bye = common::in_dialog(&mut caller, "BYE", &ok, &call_id, 3);
     let bye_ok = caller.transact(&bye).await;
     assert_eq!(bye_ok.status(), Some(StatusCode::OK), "the BYE reached SIPp through the proxy: {bye_ok:?}");
 

@@ -65,26 +65,13 @@ fn sipp_playing(scenario: &str, port: u16) -> SippProcess {
         .unwrap_or_else(|e| panic!("cannot start sipp (Debian package sip-tester): {e}"))
 }
 
-/// The 2xx's ACK or an in-dialog request from the caller (RFC 3261 §12.2.1.1): Request-URI the remote target,
-/// the route set from the Record-Route of the 2xx in reverse, the To with the callee's tag.
-fn in_dialog(caller: &mut Ua, method: &str, ok: &Message, call_id: &str, cseq: u32) -> Message {
-    let contact = ok.header_values(HeaderName::Contact).next().expect("the 2xx has a Contact");
-    let target =
-        carillon_sip::headers::NameAddr::parse_as(contact, HeaderName::Contact).expect("a contact").uri.to_owned();
-    let mut routes: Vec<(&str, String)> =
-        ok.header_values(HeaderName::RecordRoute).map(|r| ("Route", r.to_owned())).collect();
-    routes.reverse();
-    let to = ok.header(HeaderName::To).expect("a To").to_owned();
-    caller.request(method, &target, &to, call_id, cseq, &routes)
-}
-
 /// Ends an answered call: the ACK, then the BYE, which must reach the callee and be answered 200; then SIPp must
 /// count one complete call.
 async fn hang_up(caller: &mut Ua, ok: &Message, call_id: &str, sipp: &mut SippProcess) {
-    let ack = in_dialog(caller, "ACK", ok, call_id, 2);
+    let ack = common::in_dialog(caller, "ACK", ok, call_id, 2);
     caller.send(&ack).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let bye = in_dialog(caller, "BYE", ok, call_id, 3);
+    let bye = common::in_dialog(caller, "BYE", ok, call_id, 3);
     let bye_ok = caller.transact(&bye).await;
     assert_eq!(bye_ok.status(), Some(StatusCode::OK), "the BYE reached the trunk: {bye_ok:?}");
     let outcome = tokio::task::block_in_place(|| sipp.wait(WAIT)).expect("sipp ran");

@@ -384,3 +384,16 @@ pub(crate) async fn call(caller: &mut Ua, extension: &str) -> Message {
     }
     answer
 }
+
+/// The 2xx's ACK or an in-dialog request from the caller (RFC 3261 §12.2.1.1, §13.2.2.4): Request-URI the remote
+/// target, the route set from the Record-Route of the 2xx in reverse, the To with the callee's tag.
+pub(crate) fn in_dialog(caller: &mut Ua, method: &str, ok: &Message, call_id: &str, cseq: u32) -> Message {
+    let contact = ok.header_values(HeaderName::Contact).next().expect("the 2xx has a Contact");
+    let target =
+        carillon_sip::headers::NameAddr::parse_as(contact, HeaderName::Contact).expect("a contact").uri.to_owned();
+    let mut routes: Vec<(&str, String)> =
+        ok.header_values(HeaderName::RecordRoute).map(|r| ("Route", r.to_owned())).collect();
+    routes.reverse();
+    let to = ok.header(HeaderName::To).expect("a To").to_owned();
+    caller.request(method, &target, &to, call_id, cseq, &routes)
+}
