@@ -852,6 +852,10 @@ async fn certificate_poll_loop(inner: Arc<Inner>, certificate: Arc<ReloadableCer
     }
 }
 
+/// How long a connection whose stream could not be framed stays open for the answers to the requests framed on
+/// it before the fault.
+const UNFRAMEABLE_GRACE: Duration = Duration::from_secs(2);
+
 /// Why a connection task ended.
 #[derive(Debug, Clone, Copy)]
 enum CloseReason {
@@ -875,6 +879,9 @@ async fn run_connection<S>(
     let mut framer = StreamFramer::new(inner.limits.clone());
     let mut shutdown = inner.shutdown.subscribe();
     let mut deadline = Instant::now() + inner.idle_timeout;
+    // Once the stream cannot be framed nothing more is read (RFC 3261 §18.3), but answers to the requests framed
+    // before the fault still go out on it for a short while before it closes.
+    let mut reading = true;
     let closed = loop {
         framer.buffer_mut().reserve(READ_CHUNK);
         tokio::select! {
@@ -898,9 +905,11 @@ async fn run_connection<S>(
                     let _ = events.try_send(TransportEvent::Unreachable { transport: conn.transport, remote: conn.remote, error });
                     break CloseReason::WriteFailed;
                 }
-                deadline = Instant::now() + inner.idle_timeout;
+                if reading {
+                    deadline = Instant::now() + inner.idle_timeout;
+                }
             }
-            read = stream.read_buf(framer.buffer_mut()) => match read {
+            read = stream.read_buf(framer.buffer_mut()), if reading => match read {
                 Ok(0) => break CloseReason::ByPeer,
                 Err(e) => {
                     debug!(id = %conn.id, error = %e, "read failed");
@@ -908,14 +917,20 @@ async fn run_connection<S>(
                 }
                 Ok(_) => {
                     deadline = Instant::now() + inner.idle_timeout;
-                    if let Err(closed) = drain_framer(&inner, &mut stream, &mut framer, &conn, &events).await {
-                        break closed;
+                    match drain_framer(&inner, &mut stream, &mut framer, &conn, &events).await {
+                        Ok(()) => {}
+                        Err(CloseReason::Unframeable) => {
+                            reading = false;
+                            deadline = Instant::now() + UNFRAMEABLE_GRACE;
+                        }
+                        Err(closed) => break closed,
                     }
                 }
             },
-            () = sleep_until(deadline) => match conn.kept_until().filter(|until| *until > Instant::now()) {
+            () = sleep_until(deadline) => match conn.kept_until().filter(|until| reading && *until > Instant::now()) {
                 Some(until) => deadline = until,
-                None => break CloseReason::Idle,
+                None if reading => break CloseReason::Idle,
+                None => break CloseReason::Unframeable,
             },
         }
     };
@@ -971,7 +986,7 @@ where
             }
             Err(error) => {
                 let raw = framer.buffer_mut().split().freeze();
-                debug!(id = %conn.id, %error, "stream cannot be framed: closing");
+                debug!(id = %conn.id, %error, "stream cannot be framed: no more reads, closing shortly");
                 if let Some(answer) = inner.reject(&raw, &error) {
                     let _ = write_message(stream, &answer, inner.write_timeout).await;
                 }

@@ -278,6 +278,31 @@ async fn rfc4475_3_1_2_3_unframeable_stream_gets_400_and_is_closed() {
     layer.shutdown().await;
 }
 
+/// RFC 3261 §18.3: after a fault that leaves the stream unframeable nothing more is read, but a request framed
+/// before the fault still gets its answer on the same connection, which closes shortly after.
+#[tokio::test]
+async fn a_request_framed_before_an_unframeable_fault_is_answered_on_its_connection_rfc3261_18_3() {
+    let (layer, mut events) = bind(udp_tcp_config()).await;
+    let mut client = TcpStream::connect(layer.local_addr(Transport::Tcp).expect("TCP")).await.expect("connect");
+    let good = options("SIP/2.0/TCP phone.invalid;branch=z9hG4bK-g1", "framed-1", "");
+    let bad = "OPTIONS sip:pbx@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-neg\r\n\
+               From: <sip:alice@campus.test>;tag=a1\r\nTo: <sip:pbx@campus.test>\r\nCall-ID: neg-2\r\n\
+               CSeq: 1 OPTIONS\r\nContent-Length: -999\r\n\r\n";
+    client.write_all(format!("{good}{bad}").as_bytes()).await.expect("write");
+    let framed = next_incoming(&mut events).await;
+    assert_eq!(framed.message.call_id().expect("Call-ID"), "framed-1");
+    let got = read_until(&mut client, b"Call-ID: neg-2\r\n").await;
+    assert!(String::from_utf8_lossy(&got).starts_with("SIP/2.0 400 "), "the unframeable request is answered 400");
+    // The TU answers the framed request after the fault: over the same connection, not a new one by Via.
+    let sent = layer.send_response(ok_for(&framed.message), framed.connection).await.expect("response sent");
+    assert_eq!(sent.connection, framed.connection);
+    let got = read_until(&mut client, b"Call-ID: framed-1\r\n").await;
+    assert!(String::from_utf8_lossy(&got).contains("SIP/2.0 200 OK\r\n"), "{}", String::from_utf8_lossy(&got));
+    assert!(closed_by_peer(&mut client).await, "the connection closes after its grace");
+    assert_no_event(&mut events).await;
+    layer.shutdown().await;
+}
+
 #[tokio::test]
 async fn refused_tcp_target_is_a_transport_failure() {
     let (layer, _events) = bind(udp_tcp_config()).await;
