@@ -66,7 +66,9 @@ pub use callee::{Callee, callee, emergency_routes};
 pub use dial_plan::{AliasKind, DialledUser, LineSummary, User, resolve_dialled};
 pub use error::{ConstraintKind, Error};
 pub use forwarding::{DEFAULT_NO_ANSWER_DELAY, Forwarding, RingStep, RingTarget, forwarding, set_forwarding};
-pub use lines::{LineCredentials, line_credentials};
+pub use lines::{
+    LINE_CHANGED_CHANNEL, LineChange, LineChanges, LineCredentials, line_credentials, listen_line_changes,
+};
 pub use nodes::{Node, node_heartbeat, nodes, upsert_node};
 pub use provision::{
     NewLine, NewUser, add_alias, add_device, add_domain, add_emergency_number, add_line, add_outbound_route,

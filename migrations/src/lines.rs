@@ -1,7 +1,8 @@
 //! Line credentials: what the registrar and the proxy need to verify a digest response.
 
 use carillon_sip::auth::{Ha1, HashFunction};
-use sqlx::PgExecutor;
+use sqlx::postgres::PgListener;
+use sqlx::{PgExecutor, PgPool};
 
 use crate::{Error, Result};
 
@@ -78,4 +79,41 @@ fn stored_ha1(hash: HashFunction, hex: &str) -> Result<Ha1> {
         table: "lines",
         reason: format!("{hash:?} HA1 is not {} hex digits", hash.hex_len()),
     })
+}
+
+/// The channel every change of a line is announced on (migration 0009): the payload is the line's lower-case
+/// digest username, or `*` when every line of a domain may have changed (its realm did).
+pub const LINE_CHANGED_CHANNEL: &str = "carillon_line_changed";
+
+/// What a line-change announcement names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineChange {
+    /// The line with this lower-case username was created, changed or deleted.
+    Line(String),
+    /// Any line may have changed.
+    All,
+}
+
+/// Announcements of changed lines, on a connection of their own ([`listen_line_changes`]).
+#[derive(Debug)]
+pub struct LineChanges(PgListener);
+
+/// Starts listening for line changes. What changed before this returns is not announced: a caller that keeps
+/// credentials must drop them all once this succeeds.
+pub async fn listen_line_changes(pool: &PgPool) -> Result<LineChanges> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(LINE_CHANGED_CHANNEL).await?;
+    Ok(LineChanges(listener))
+}
+
+impl LineChanges {
+    /// The next announcement. `Ok(None)`: the connection was lost, and with it whatever was announced meanwhile;
+    /// start again with [`listen_line_changes`].
+    pub async fn next(&mut self) -> Result<Option<LineChange>> {
+        let Some(notification) = self.0.try_recv().await? else { return Ok(None) };
+        Ok(Some(match notification.payload() {
+            "*" => LineChange::All,
+            username => LineChange::Line(username.to_owned()),
+        }))
+    }
 }

@@ -51,6 +51,37 @@ async fn line_credentials_hold_the_ha1_of_username_realm_password() {
     assert_eq!(carillon_db::line_credentials(&pool, "bob", REALM).await.expect("lookup"), None);
 }
 
+async fn next_change(changes: &mut carillon_db::LineChanges) -> carillon_db::LineChange {
+    tokio::time::timeout(Duration::from_secs(10), changes.next())
+        .await
+        .expect("an announcement in time")
+        .expect("listening")
+        .expect("connected")
+}
+
+/// Migration 0009: a changed, created or deleted line is announced by its lower-case username, a changed realm as
+/// every line, so a proxy serving credentials from memory can drop them.
+#[tokio::test]
+async fn line_changes_are_announced_by_username_and_a_realm_change_as_every_line() {
+    let pool = common::migrated_database().await;
+    let c = campus(&pool).await;
+    let mut changes = carillon_db::listen_line_changes(&pool).await.expect("listen");
+    sqlx::query("UPDATE lines SET ha1_md5 = md5('rotated') WHERE id = $1")
+        .bind(c.line_id)
+        .execute(&pool)
+        .await
+        .expect("rotate the secret");
+    assert_eq!(next_change(&mut changes).await, carillon_db::LineChange::Line(ALICE_LINE.to_lowercase()));
+    sqlx::query("UPDATE domains SET realm = 'other.realm' WHERE id = $1")
+        .bind(c.domain_id)
+        .execute(&pool)
+        .await
+        .expect("change the realm");
+    assert_eq!(next_change(&mut changes).await, carillon_db::LineChange::All);
+    sqlx::query("DELETE FROM lines WHERE id = $1").bind(c.line_id).execute(&pool).await.expect("delete the line");
+    assert_eq!(next_change(&mut changes).await, carillon_db::LineChange::Line(ALICE_LINE.to_lowercase()));
+}
+
 #[tokio::test]
 async fn a_dialled_extension_or_name_resolves_to_the_user_and_lines() {
     let pool = common::migrated_database().await;

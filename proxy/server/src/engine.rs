@@ -74,8 +74,11 @@ pub(crate) enum SendJob {
 /// The outcome of work the engine started elsewhere.
 #[derive(Debug)]
 pub(crate) enum Completion {
-    /// The credentials of the user a REGISTER's Authorization names.
-    RegisterCredentials { server: TransactionKey, request: Message, lookup: Lookup<LineCredentials> },
+    /// The credentials of the user a REGISTER's Authorization names, read when the credential cache was at
+    /// `generation`.
+    RegisterCredentials { server: TransactionKey, request: Message, lookup: Lookup<LineCredentials>, generation: u64 },
+    /// News from the listener for changed lines.
+    LineChanges(LineChangeNews),
     /// The lookups behind a proxied request's targets.
     Targets {
         context: ContextId,
@@ -91,6 +94,24 @@ pub(crate) enum Completion {
     ResolvedAck { message: Message, targets: Option<TargetList> },
     /// A send failed.
     SendFailed { key: TransactionKey },
+}
+
+/// A line's credentials as cached, with the listener connection they were read under.
+#[derive(Debug)]
+struct CachedLine {
+    line: LineCredentials,
+    epoch: u64,
+}
+
+/// What the listener for changed lines ([`line_change_loop`]) reports.
+#[derive(Debug)]
+pub(crate) enum LineChangeNews {
+    /// Listening: from now on every change is announced.
+    Listening,
+    /// Not listening any more: changes may go unannounced.
+    Lost,
+    /// A line (or every line) changed.
+    Changed(carillon_db::LineChange),
 }
 
 /// A database lookup's result: `Err` when the database could not answer.
@@ -183,9 +204,17 @@ pub(crate) struct Engine {
     nonce_window: NonceCountWindow,
     /// The line of each AOR with bindings, for the rows written through.
     line_ids: HashMap<Aor, i64>,
-    /// The last credentials read for each line (by lower-case username), for when the database cannot answer.
-    /// Boxed: a table slot is then a pointer, not the whole record, and a campus has a slot per phone.
-    credentials: HashMap<Box<str>, Box<LineCredentials>>,
+    /// The last credentials read for each line (by lower-case username): served without asking the database
+    /// while `credentials_current` holds, and when the database cannot answer. Boxed: a table slot is then a
+    /// pointer, not the whole record, and a campus has a slot per phone.
+    credentials: HashMap<Box<str>, Box<CachedLine>>,
+    /// Whether the listener for changed lines is connected: a cached line read since it connected (in
+    /// `listener_epoch`) is current, since a change would have removed it.
+    credentials_current: bool,
+    /// Counts the listener's connections.
+    listener_epoch: u64,
+    /// Counts the cache's invalidations: a lookup read before one must not put what it read into the cache.
+    credentials_generation: u64,
     servers: HashMap<TransactionKey, ServerEntry>,
     clients: HashMap<TransactionKey, ClientEntry>,
     contexts: HashMap<ContextId, ContextEntry>,
@@ -218,6 +247,9 @@ impl Engine {
             nonce_window: NonceCountWindow::new(NONCE_WINDOW),
             line_ids: HashMap::new(),
             credentials: HashMap::new(),
+            credentials_current: false,
+            listener_epoch: 0,
+            credentials_generation: 0,
             servers: HashMap::new(),
             clients: HashMap::new(),
             contexts: HashMap::new(),
@@ -330,9 +362,10 @@ impl Engine {
 
     pub(crate) fn handle_completion(&mut self, now: Instant, completion: Completion) {
         match completion {
-            Completion::RegisterCredentials { server, request, lookup } => {
-                self.finish_register(now, &server, &request, lookup);
+            Completion::RegisterCredentials { server, request, lookup, generation } => {
+                self.finish_register(now, &server, &request, lookup, generation);
             }
+            Completion::LineChanges(news) => self.line_changes(news),
             Completion::Targets { context, request, caller, callee } => {
                 self.finish_targets(now, context, &request, caller, callee);
             }
@@ -603,11 +636,17 @@ impl Engine {
             Ok(None) => self.challenge(now, &key, &request, Challenger::UserAgent, false),
             Ok(Some(credentials)) => {
                 let username = credentials.username.to_string();
+                let generation = self.credentials_generation;
+                if let Some(line) = self.current_credentials(&username) {
+                    self.finish_register(now, &key, &request, Ok(Some(line)), generation);
+                    return;
+                }
                 let (pool, completions, realm) =
                     (self.io.pool.clone(), self.io.completions.clone(), self.settings.digest.realm().to_owned());
                 tokio::spawn(async move {
                     let lookup = bounded(carillon_db::line_credentials(&pool, &username, &realm)).await;
-                    let _ = completions.send(Completion::RegisterCredentials { server: key, request, lookup });
+                    let _ =
+                        completions.send(Completion::RegisterCredentials { server: key, request, lookup, generation });
                 });
             }
         }
@@ -619,6 +658,7 @@ impl Engine {
         key: &TransactionKey,
         request: &Message,
         lookup: Lookup<LineCredentials>,
+        generation: u64,
     ) {
         let Ok(Some(credentials)) = self
             .settings
@@ -627,7 +667,7 @@ impl Engine {
         else {
             return;
         };
-        let line = self.line_from(lookup, &credentials);
+        let line = self.line_from(lookup, &credentials, generation);
         let verdict = self.verify(request, &credentials, line.as_ref());
         if let Some(stale) = verdict.rechallenge() {
             debug!(username = %credentials.username, ?verdict, "REGISTER not authenticated");
@@ -711,20 +751,62 @@ impl Engine {
 
     // ----- authentication (RFC 3261 §22) -----
 
+    /// The cached credentials of `username`, when they are known to be current (see `credentials_current`).
+    fn current_credentials(&self, username: &str) -> Option<LineCredentials> {
+        if !self.credentials_current {
+            return None;
+        }
+        let cached = self.credentials.get(username.to_ascii_lowercase().as_str())?;
+        (cached.epoch == self.listener_epoch).then(|| cached.line.clone())
+    }
+
+    /// Keeps the credential cache true to the database: what changed goes; while the listener is away nothing is
+    /// served from the cache without asking the database, and when it is back everything read before goes.
+    fn line_changes(&mut self, news: LineChangeNews) {
+        self.credentials_generation += 1;
+        match news {
+            LineChangeNews::Listening => {
+                // What is cached stays for when the database is down, but is not served as current before it is
+                // read again: it may have changed while nobody listened.
+                info!("listening for changed lines: credentials are served from memory");
+                self.listener_epoch += 1;
+                self.credentials_current = true;
+            }
+            LineChangeNews::Lost => {
+                warn!("not listening for changed lines: credentials are read from the database for each request");
+                self.credentials_current = false;
+            }
+            LineChangeNews::Changed(carillon_db::LineChange::Line(username)) => {
+                debug!(%username, "line changed: cached credentials dropped");
+                self.credentials.remove(username.as_str());
+            }
+            LineChangeNews::Changed(carillon_db::LineChange::All) => {
+                debug!("every line may have changed: cached credentials dropped");
+                self.credentials.clear();
+            }
+        }
+    }
+
     /// The line to verify against: the database's answer, or the cached credentials when the database could not
-    /// answer. Successful lookups refresh the cache.
+    /// answer. Successful lookups refresh the cache, unless it was invalidated since they were read (`generation`):
+    /// what they read may be the line as it was before the change.
     fn line_from(
         &mut self,
         lookup: Lookup<LineCredentials>,
         credentials: &DigestCredentials<'_>,
+        generation: u64,
     ) -> Option<LineCredentials> {
         let cache_key = credentials.username.to_ascii_lowercase();
         match lookup {
             Ok(Some(line)) => {
-                if self.credentials.len() >= CREDENTIAL_CACHE && !self.credentials.contains_key(cache_key.as_str()) {
-                    self.credentials.clear();
+                if generation == self.credentials_generation {
+                    if self.credentials.len() >= CREDENTIAL_CACHE && !self.credentials.contains_key(cache_key.as_str())
+                    {
+                        self.credentials.clear();
+                    }
+                    let cached = CachedLine { line: line.clone(), epoch: self.listener_epoch };
+                    self.credentials.insert(cache_key.into_boxed_str(), Box::new(cached));
                 }
-                self.credentials.insert(cache_key.into_boxed_str(), Box::new(line.clone()));
                 Some(line)
             }
             Ok(None) => {
@@ -733,7 +815,7 @@ impl Engine {
             }
             Err(e) => {
                 warn!(error = %e, username = %credentials.username, "credential lookup failed; using cached credentials");
-                self.credentials.get(cache_key.as_str()).map(|line| LineCredentials::clone(line))
+                self.credentials.get(cache_key.as_str()).map(|cached| cached.line.clone())
             }
         }
     }
@@ -879,14 +961,14 @@ impl Engine {
         callee: Option<features::DirectoryLookup>,
     ) {
         let mut class = Caller::Visitor;
-        if let Some(features::CallerLookup { line: lookup, permissions }) = caller {
+        if let Some(features::CallerLookup { line: lookup, permissions, generation }) = caller {
             let Ok(Some(credentials)) = self.settings.digest.find_credentials(
                 request.header_values(HeaderName::ProxyAuthorization),
                 HeaderName::ProxyAuthorization,
             ) else {
                 return;
             };
-            let line = self.line_from(lookup, &credentials);
+            let line = self.line_from(lookup, &credentials, generation);
             let verdict = self.verify(request, &credentials, line.as_ref());
             if let Some(stale) = verdict.rechallenge() {
                 debug!(username = %credentials.username, ?verdict, "request not authenticated");
@@ -1192,6 +1274,39 @@ fn needs_flow(binding: &carillon_registrar::Target) -> bool {
         Host::Domain(_) => None,
     };
     ip.is_some_and(|ip| ip != binding.flow.source.ip())
+}
+
+/// How long the listener for changed lines waits before connecting again, at most.
+const LINE_LISTENER_MAX_PAUSE: Duration = Duration::from_secs(10);
+
+/// Listens for changed lines (PostgreSQL LISTEN, migration 0009) and reports to the engine, reconnecting with a
+/// growing pause while the database is away. Runs until aborted.
+pub(crate) async fn line_change_loop(pool: PgPool, completions: mpsc::UnboundedSender<Completion>) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match carillon_db::listen_line_changes(&pool).await {
+            Ok(mut changes) => {
+                pause = Duration::from_millis(100);
+                let _ = completions.send(Completion::LineChanges(LineChangeNews::Listening));
+                loop {
+                    match changes.next().await {
+                        Ok(Some(change)) => {
+                            let _ = completions.send(Completion::LineChanges(LineChangeNews::Changed(change)));
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            debug!(error = %e, "listening for changed lines failed");
+                            break;
+                        }
+                    }
+                }
+                let _ = completions.send(Completion::LineChanges(LineChangeNews::Lost));
+            }
+            Err(e) => debug!(error = %e, retry_in = ?pause, "cannot listen for changed lines"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(LINE_LISTENER_MAX_PAUSE);
+    }
 }
 
 /// Which sender task sends for a Call-ID: one per call keeps its messages in order.

@@ -45,6 +45,7 @@ pub struct Server {
     senders: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     heartbeat: JoinHandle<()>,
+    line_changes: JoinHandle<()>,
     housekeeping_interval: Duration,
     drain: Duration,
     node: String,
@@ -176,6 +177,7 @@ impl Server {
             Duration::from_secs(config.node.heartbeat_seconds),
         ));
         let (completions_tx, completions) = mpsc::unbounded_channel();
+        let line_changes = tokio::spawn(engine::line_change_loop(pool.clone(), completions_tx.clone()));
         let mut sender_queues = Vec::new();
         let mut senders = Vec::new();
         for _ in 0..engine::SENDER_SHARDS {
@@ -247,6 +249,7 @@ impl Server {
             senders,
             writer,
             heartbeat,
+            line_changes,
             housekeeping_interval: Duration::from_secs(r.expire_interval_seconds),
             drain: Duration::from_secs(config.shutdown.drain_seconds),
             node: config.node.id.clone(),
@@ -281,6 +284,7 @@ impl Server {
             senders,
             writer,
             heartbeat,
+            line_changes,
             housekeeping_interval,
             drain,
             node,
@@ -326,6 +330,7 @@ impl Server {
         }
         transport.shutdown().await;
         heartbeat.abort();
+        line_changes.abort();
         if tokio::time::timeout_at(flush_until, writer).await.is_err() {
             warn!("database writes still queued at shutdown were dropped");
         }

@@ -113,3 +113,49 @@ async fn a_line_may_register_only_its_own_address_rfc3261_10_3_step_4() {
     assert_eq!(not_found.status(), Some(StatusCode::NOT_FOUND), "{not_found:?}");
     service.stop().await;
 }
+
+/// Credentials are served from memory while the proxy listens for changed lines; a secret rotated in the database
+/// (by the CLI, the portal or SQL) is announced and the old one stops working at once, the new one works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_line_secret_replaces_the_cached_one_at_once() {
+    let campus = Campus::new().await;
+    let service = Running::start(config(&campus)).await;
+    let old_password = campus.password("4000");
+    let mut ua = Ua::new(service.udp, "4000", &old_password).await;
+    let contact = format!("sip:4000@{}", ua.addr);
+    for _ in 0..2 {
+        let ok = ua.register(&contact, 600, Algorithm::Md5).await;
+        assert_eq!(ok.status(), Some(StatusCode::OK), "the provisioned secret works: {ok:?}");
+    }
+
+    let new_password = "rotated-secret-4000";
+    sqlx::query(
+        "UPDATE lines SET ha1_md5 = md5(username || ':' || $2 || ':' || $1),
+                          ha1_sha256 = encode(sha256(convert_to(username || ':' || $2 || ':' || $1, 'UTF8')), 'hex'),
+                          ha1_sha512_256 = NULL
+         WHERE username = '4000'",
+    )
+    .bind(new_password)
+    .bind(DOMAIN)
+    .execute(&campus.pool)
+    .await
+    .expect("rotate the secret");
+
+    // The announcement travels through PostgreSQL to the proxy: allow it a moment, no more.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let answer = ua.register(&contact, 600, Algorithm::Md5).await;
+        if answer.status() != Some(StatusCode::OK) {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "the old secret still works 5 s after the rotation");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut rotated = Ua::new(service.udp, "4000", new_password).await;
+    let contact = format!("sip:4000@{}", rotated.addr);
+    let ok = rotated.register(&contact, 600, Algorithm::Md5).await;
+    assert_eq!(ok.status(), Some(StatusCode::OK), "the new secret works: {ok:?}");
+    let again = ua.register(&format!("sip:4000@{}", ua.addr), 600, Algorithm::Md5).await;
+    assert_ne!(again.status(), Some(StatusCode::OK), "the old secret stays refused: {again:?}");
+    service.stop().await;
+}

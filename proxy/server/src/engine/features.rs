@@ -56,6 +56,8 @@ pub(crate) struct CallerLookup {
     pub(crate) line: Lookup<LineCredentials>,
     /// The permissions of the class of the line's user.
     pub(crate) permissions: Lookup<CallPermissions>,
+    /// The credential cache's generation when the lookup started.
+    pub(crate) generation: u64,
 }
 
 /// What the database said about the destination of a request to the served domain.
@@ -200,6 +202,7 @@ impl Engine {
         let (pool, completions) = (self.io.pool.clone(), self.io.completions.clone());
         let (realm, domain) = (self.settings.digest.realm().to_owned(), self.settings.domain.clone());
         let policy = Arc::clone(&self.features.policy);
+        let generation = self.credentials_generation;
         tokio::spawn(async move {
             let caller = async {
                 let username = caller?;
@@ -209,7 +212,7 @@ impl Engine {
                     Ok(None) => Ok(None),
                     Err(e) => Err(e.clone()),
                 };
-                Some(CallerLookup { line, permissions })
+                Some(CallerLookup { line, permissions, generation })
             };
             let callee = async {
                 let dialled = callee?;
