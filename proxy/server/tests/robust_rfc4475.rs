@@ -48,6 +48,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 const DOMAIN: &str = "example.com";
 /// How long "no answer" is waited for.
 const QUIET: Duration = Duration::from_secs(1);
+/// How long the close of an unframeable stream is waited for after its answer: the transport keeps such a stream
+/// open for 2 s, for the answers to requests framed on it before the fault.
+const CLOSE_WAIT: Duration = Duration::from_secs(4);
 /// Lines provisioned in the served domain for the corpus REGISTERs (To user = digest username).
 const LINES: [(&str, &str); 3] = [("watson", "watson-secret"), ("j.user", "j-user-secret"), ("user", "user-secret")];
 
@@ -465,7 +468,7 @@ async fn over_tcp(service: SocketAddr, data: &[u8], answer: Answer) -> Outcome {
         if !answered && outcome.final_response().is_some() {
             answered = true;
             match answer {
-                Answer::FinalThenClose(_) => until = tokio::time::Instant::now() + QUIET,
+                Answer::FinalThenClose(_) => until = tokio::time::Instant::now() + CLOSE_WAIT,
                 _ => break,
             }
         }
