@@ -166,6 +166,9 @@ struct ClientEntry {
 struct ContextEntry {
     server: TransactionKey,
     origin: Origin,
+    /// Whether the request is an INVITE outside a dialog, which is a call and gets a call record (a re-INVITE,
+    /// for hold or a codec change, is part of the call it belongs to).
+    starts_call: bool,
     /// The line that authenticated the request, for the call record.
     caller_line: Option<String>,
     /// When the call record was emitted; the entry goes [`CONTEXT_KEEP`] later.
@@ -492,9 +495,11 @@ impl Engine {
         {
             self.write(Write::CallRecord(Box::new(row)));
         }
+        let starts_call = method == Some(Method::Invite) && request.to().ok().and_then(|to| to.tag()).is_none();
         match self.proxy.handle_request(now, request, origin.listener, rand::random()) {
             Handled::Context(id) => {
-                self.contexts.insert(id, ContextEntry { server: key, origin, caller_line: None, done_at: None });
+                let entry = ContextEntry { server: key, origin, starts_call, caller_line: None, done_at: None };
+                self.contexts.insert(id, entry);
             }
             Handled::Respond(response) => {
                 self.respond(now, &key, response);
@@ -551,7 +556,7 @@ impl Engine {
                 debug!(%context, call_id = %record.call_id, status = %record.status, disposition = %record.disposition, "request done");
                 // A challenge is not a call: the caller answers it with a new INVITE, which is the call.
                 let challenged = matches!(record.status.as_u16(), 401 | 407);
-                if record.method != Method::Invite || challenged {
+                if !entry.starts_call || challenged {
                     return;
                 }
                 let caller_line = entry.caller_line.clone();
