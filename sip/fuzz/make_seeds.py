@@ -9,11 +9,20 @@ always exactly what this script makes from the committed test messages.
   small limits), and a few streams of several messages separated by RFC 5626 keepalives.
 - uri: the Request-URIs, the URIs of From/To/Contact/Route/Record-Route/Path and the Via sent-by values.
 - header_views: the values of the headers the target knows, behind the octet that selects the view.
+- route_token: route tokens of carillon-proxy-core sealed with the fuzz target's key (choice octet 0), their
+  bodies (1), and as the user part of a Route (2); plus foreign and damaged ones.
+
+seeds/digest/ is written by hand and left alone.
 """
 
+import base64
+import hashlib
+import hmac
+import ipaddress
 import pathlib
 import re
 import shutil
+import struct
 
 FUZZ = pathlib.Path(__file__).resolve().parent
 TESTS = FUZZ.parent / "core" / "tests"
@@ -72,11 +81,62 @@ def uris_in(value):
     return [bare] if bare else []
 
 
+# The key and MAC label of fuzz_targets/route_token.rs (the label is the one in proxy/core/src/token.rs).
+TOKEN_KEY = b"fuzz key"
+TOKEN_LABEL = b"carillon route token v1"
+
+
+def token_body(transport=None, listener=0, address=None, port=0, connection=None, tag=None):
+    """A route token's body as proxy/core/src/token.rs lays it out."""
+    flags, rest = 0, b""
+    if address is not None:
+        ip = ipaddress.ip_address(address)
+        flags |= 1 | (2 if ip.version == 6 else 0) | (4 if connection is not None else 0)
+        rest += bytes([transport, listener]) + ip.packed + struct.pack(">H", port)
+        if connection is not None:
+            rest += struct.pack(">Q", connection)
+    if tag is not None:
+        flags |= 8
+        rest += bytes([len(tag)]) + tag
+    return bytes([1, flags]) + rest
+
+
+def seal(body, key=TOKEN_KEY):
+    """The token text of a body: base64url without padding of the body and its 80-bit MAC."""
+    mac = hmac.new(key, struct.pack(">Q", len(TOKEN_LABEL)) + TOKEN_LABEL + body, hashlib.sha256).digest()[:10]
+    return base64.urlsafe_b64encode(body + mac).rstrip(b"=")
+
+
+def token_seeds():
+    """(name, seed) pairs of the route_token target."""
+    bodies = {
+        "udp-v4": token_body(0, 0, "198.51.100.7", 40000),
+        "tcp-v4-connection": token_body(1, 1, "198.51.100.7", 40000, connection=42),
+        "tls-v6-connection": token_body(2, 2, "2001:db8::7", 5061, connection=2**40),
+        "tag": token_body(tag=b"itsp"),
+        "udp-v4-tag": token_body(0, 0, "203.0.113.5", 5060, tag=b"trunk-1"),
+    }
+    seeds = []
+    for name, body in bodies.items():
+        token = seal(body)
+        seeds.append((f"text-{name}", b"\x00" + token))
+        seeds.append((f"body-{name}", b"\x01" + body))
+        seeds.append((f"route-{name}", b"\x02" + token))
+    foreign = seal(bodies["udp-v4"], b"another key")
+    seeds.append(("text-foreign-key", b"\x00" + foreign))
+    seeds.append(("route-foreign-key", b"\x02" + foreign))
+    seeds.append(("text-padded", b"\x00" + seal(bodies["tag"]) + b"=="))
+    seeds.append(("body-unknown-flag", b"\x01" + bytes([1, 0x18, 1]) + b"a"))
+    seeds.append(("route-ordinary-user", b"\x02alice"))
+    return seeds
+
+
 def main():
     seeds = FUZZ / "seeds"
-    if seeds.exists():
-        shutil.rmtree(seeds)
-    out = {t: {} for t in ("message_datagram", "stream_framer", "uri", "header_views")}
+    out = {t: {} for t in ("message_datagram", "stream_framer", "uri", "header_views", "route_token")}
+    for target in out:
+        if (seeds / target).exists():
+            shutil.rmtree(seeds / target)
 
     def add(target, name, data):
         if data not in out[target].values():
@@ -114,6 +174,8 @@ def main():
     add("stream_framer", "stream-three-messages-reads13", b"\x0d" + stream)
     add("stream_framer", "stream-three-messages-alternating", b"\x43" + stream)
     add("stream_framer", "stream-keepalives-only", b"\x01" + b"\r\n\r\n\r\n\r\n\r\n")
+    for name, seed in token_seeds():
+        add("route_token", name, seed)
 
     for target, files in out.items():
         folder = seeds / target

@@ -63,8 +63,9 @@ pub struct ProxyConfig {
     pub domains: Vec<String>,
     /// Whether to insert Record-Route (RFC 3261 §16.6 step 4) and stay on the path of dialogs.
     pub record_route: bool,
-    /// The key of the loop-detection hash in branch parameters (RFC 3261 §16.6 step 8). Keep it secret and the
-    /// same on every node that shares the listeners' addresses.
+    /// The key of the loop-detection hash in branch parameters (RFC 3261 §16.6 step 8) and of the MAC of route
+    /// tokens in Record-Route (RFC 5626 §5.2, see [`crate::RouteToken`]). Keep it secret and the same on every
+    /// node that shares the listeners' addresses; a new key makes the tokens of dialogs already set up worthless.
     pub secret: Vec<u8>,
     /// Option tags this proxy supports in Proxy-Require (420 Bad Extension for others, RFC 3261 §16.3 step 5);
     /// also listed in the Supported header of its answer to OPTIONS.
@@ -145,6 +146,23 @@ pub(crate) struct OwnListener {
     pub(crate) sent_by: String,
     /// The Record-Route value naming this listener.
     pub(crate) record_route: String,
+    /// The `transport` parameter written in its URIs (lower case).
+    transport_param: String,
+}
+
+impl OwnListener {
+    /// The Record-Route value naming this listener with `token` (a [`crate::RouteToken`]'s text) as user part,
+    /// and the `ob` parameter when `ob` (RFC 5626 §5.3.1); the plain value without either.
+    pub(crate) fn record_route_with(&self, token: Option<&str>, ob: bool) -> String {
+        match token {
+            None if !ob => self.record_route.clone(),
+            _ => {
+                let user = token.map(|t| format!("{t}@")).unwrap_or_default();
+                let ob = if ob { ";ob" } else { "" };
+                format!("<sip:{user}{};transport={};lr{ob}>", self.sent_by, self.transport_param)
+            }
+        }
+    }
 }
 
 /// The proxy's identity, checked and parsed once from a [`ProxyConfig`]: who "this proxy" is.
@@ -174,6 +192,7 @@ impl Identity {
                     port: l.port,
                     sent_by: format!("{written}:{}", l.port),
                     record_route: format!("<sip:{written}:{};transport={transport};lr>", l.port),
+                    transport_param: transport,
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -276,6 +295,8 @@ mod tests {
         let l = id.listener(ListenerId(2)).expect("third listener");
         assert_eq!(l.sent_by, "[2001:db8::10]:5070");
         assert_eq!(l.record_route, "<sip:[2001:db8::10]:5070;transport=tcp;lr>");
+        assert_eq!(l.record_route_with(None, false), l.record_route);
+        assert_eq!(l.record_route_with(Some("AbC-_9"), true), "<sip:AbC-_9@[2001:db8::10]:5070;transport=tcp;lr;ob>");
         assert_eq!(id.listener_for(Transport::Tls), Some(ListenerId(1)));
         assert_eq!(id.listener_for(Transport::Ws), None);
     }

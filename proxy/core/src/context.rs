@@ -15,7 +15,7 @@ use carillon_sip::{Error, HeaderName, Message, Method, StatusCode};
 
 use crate::action::{Action, BranchId, CallDisposition, CallRecord, ContextId};
 use crate::config::{Identity, ListenerId, ProxyConfig};
-use crate::forward::{self, CopySpec};
+use crate::forward::{self, CopySpec, Side};
 use crate::route::normalize_route;
 use crate::select::{self, Final};
 use crate::targets::{Flow, Reply, Targets};
@@ -47,6 +47,8 @@ struct Planned {
     uri: Option<String>,
     route: Vec<String>,
     flow: Option<Flow>,
+    outbound: bool,
+    tag: Option<String>,
     timeout: Option<Duration>,
     label: Option<String>,
 }
@@ -136,6 +138,13 @@ pub(crate) struct Context {
     loop_hash: String,
     /// The key of the INVITE server transaction, under which the proxy finds this context for a CANCEL.
     pub(crate) invite_key: Option<TransactionKey>,
+    /// The route token of the flow the request came over and whether `ob` goes with it, when the sender is
+    /// reached over that flow: for the Record-Route entry facing the sender.
+    sender: Option<(String, bool)>,
+    /// The flow and tag of the route token the request named, for [`Targets::FollowRoute`].
+    token_hop: (Option<Flow>, Option<String>),
+    /// The request is forwarded by its route ([`Targets::FollowRoute`]) rather than to targets the caller chose.
+    follows_route: bool,
     /// The deadline the proxy filed this context under.
     pub(crate) scheduled: Option<Instant>,
     phase: Phase,
@@ -160,6 +169,8 @@ pub(crate) struct NewContext {
     pub(crate) random: u64,
     pub(crate) loop_hash: String,
     pub(crate) invite_key: Option<TransactionKey>,
+    pub(crate) sender: Option<(String, bool)>,
+    pub(crate) token_hop: (Option<Flow>, Option<String>),
 }
 
 impl Context {
@@ -174,6 +185,9 @@ impl Context {
             random: new.random,
             loop_hash: new.loop_hash,
             invite_key: new.invite_key,
+            sender: new.sender,
+            token_hop: new.token_hop,
+            follows_route: false,
             scheduled: None,
             phase: Phase::AwaitingTargets { deadline: now + env.config.timers.target_lookup },
             branches: Vec::new(),
@@ -233,7 +247,10 @@ impl Context {
                 self.send_final(now, message, status, env, out);
             }
             Targets::FollowRoute => {
-                let planned = Planned { uri: None, route: Vec::new(), flow: None, timeout: None, label: None };
+                let (flow, tag) = self.token_hop.clone();
+                let planned =
+                    Planned { uri: None, route: Vec::new(), flow, outbound: false, tag, timeout: None, label: None };
+                self.follows_route = true;
                 self.phase = Phase::Forwarding { next_sets: VecDeque::from([vec![planned]]) };
             }
             Targets::Fork(sets) => {
@@ -246,6 +263,8 @@ impl Context {
                                 uri: Some(t.uri),
                                 route: t.route,
                                 flow: t.flow,
+                                outbound: t.outbound,
+                                tag: t.tag,
                                 timeout: t.timeout,
                                 label: t.label,
                             })
@@ -284,6 +303,17 @@ impl Context {
             Event::TransportError => self.end_branch(index, StatusCode::SERVICE_UNAVAILABLE),
             Event::Terminated | Event::Request(_) | Event::Ack(_) => {}
         }
+        self.advance(now, env, out);
+    }
+
+    /// The flow of `branch` is gone; see [`crate::Proxy::handle_flow_failure`].
+    pub(crate) fn handle_flow_failure(&mut self, now: Instant, branch: BranchId, env: Env<'_>, out: &mut Out<'_>) {
+        let index = branch.0 as usize;
+        if index >= self.branches.len() {
+            return;
+        }
+        let status = if self.follows_route { StatusCode::FLOW_FAILED } else { StatusCode::TEMPORARILY_UNAVAILABLE };
+        self.end_branch(index, status);
         self.advance(now, env, out);
     }
 
@@ -510,13 +540,26 @@ impl Context {
             }
             let index = u32::try_from(self.branches.len()).unwrap_or(u32::MAX);
             let branch = forward::branch(&self.loop_hash, self.random, index);
+            let record_route = env.config.record_route && forward::records_route(&self.method);
+            let target_token = if record_route {
+                forward::route_token(&env.config.secret, env.identity, tried.flow, planned.tag.as_deref())
+            } else {
+                None
+            };
             let spec = CopySpec {
                 uri: planned.uri.as_deref(),
                 route: &tried.route,
                 flow: tried.flow,
+                tag: planned.tag.as_deref(),
                 branch: &branch,
                 inbound: self.inbound,
-                record_route: env.config.record_route && forward::records_route(&self.method),
+                record_route,
+                sender: self
+                    .sender
+                    .as_ref()
+                    .map(|(token, ob)| Side { token: Some(token), ob: *ob })
+                    .unwrap_or_default(),
+                target: Side { token: target_token.as_deref(), ob: planned.outbound && tried.flow.is_some() },
             };
             match forward::make_copy(&self.request, spec, env.identity) {
                 Ok((message, target)) => {

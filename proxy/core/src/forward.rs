@@ -16,9 +16,11 @@
 
 use std::fmt::Write as _;
 
-use carillon_sip::headers::MAGIC_COOKIE;
+use std::net::{IpAddr, SocketAddr};
+
+use carillon_sip::headers::{Contact, MAGIC_COOKIE};
 use carillon_sip::target::Transport;
-use carillon_sip::uri::SipUri;
+use carillon_sip::uri::{Host, SipUri};
 use carillon_sip::{Error, HeaderName, Message, Method};
 use hmac::digest::Key;
 use hmac::{Hmac, KeyInit, Mac};
@@ -27,6 +29,7 @@ use sha2::Sha256;
 use crate::config::{Identity, ListenerId};
 use crate::route::{next_hop, push_routes};
 use crate::targets::{Flow, NextHop};
+use crate::token::RouteToken;
 
 /// Max-Forwards of a copy whose request had none (RFC 3261 §16.6 step 3).
 const DEFAULT_MAX_FORWARDS: u8 = 70;
@@ -108,14 +111,33 @@ pub(crate) struct CopySpec<'a> {
     /// Route values (already normalized) to push.
     pub(crate) route: &'a [String],
     pub(crate) flow: Option<Flow>,
+    /// The target's tag, for [`NextHop::tag`].
+    pub(crate) tag: Option<&'a str>,
     pub(crate) branch: &'a str,
     /// Where the request arrived.
     pub(crate) inbound: ListenerId,
     /// Whether to add Record-Route (configuration, and never for REGISTER or ACK).
     pub(crate) record_route: bool,
+    /// What the Record-Route entry facing the sender carries.
+    pub(crate) sender: Side<'a>,
+    /// What the Record-Route entry facing the target carries.
+    pub(crate) target: Side<'a>,
+}
+
+/// What one side's Record-Route entry carries besides this proxy's address: a route token, and `ob`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Side<'a> {
+    pub(crate) token: Option<&'a str>,
+    pub(crate) ob: bool,
 }
 
 /// RFC 3261 §16.6 steps 1-9: the copy of `request` for one target, and where to send it.
+///
+/// Record-Route (step 4) names this proxy once, or twice (RFC 5658) when the two sides of the dialog need
+/// different entries: the request leaves on another listener than it came in on, or a side has a route token
+/// (RFC 5626 §5.3). Of two entries, the one facing the target is on top, so each side's route set lists this
+/// proxy's entries with the one facing itself first: the last of this proxy's entries an in-dialog request names
+/// is the one facing its recipient, and its token is the recipient's (see `Proxy::handle_request`).
 pub(crate) fn make_copy(
     request: &Message,
     spec: CopySpec<'_>,
@@ -138,13 +160,15 @@ pub(crate) fn make_copy(
     let uri = next_hop(&mut copy)?;
     let (transport, listener) = outbound(identity, &uri, spec.flow, spec.inbound)?;
     let out = identity.listener(listener).ok_or(Error::NotApplicable("unknown listener"))?;
-    // Step 4: Record-Route, twice when the request leaves on another listener than it came in on (RFC 5658):
-    // each side of the dialog must be given the address it can reach.
+    // Step 4: Record-Route; each side of the dialog must be given the address it can reach (RFC 5658) and the
+    // token of its own flow.
     if spec.record_route {
         let inbound = identity.listener(spec.inbound).ok_or(Error::NotApplicable("unknown listener"))?;
-        copy.prepend_header(HeaderName::RecordRoute, &inbound.record_route);
-        if listener != spec.inbound {
-            copy.prepend_header(HeaderName::RecordRoute, &out.record_route);
+        let facing_sender = inbound.record_route_with(spec.sender.token, spec.sender.ob);
+        let facing_target = out.record_route_with(spec.target.token, spec.target.ob);
+        copy.prepend_header(HeaderName::RecordRoute, &facing_sender);
+        if facing_target != facing_sender {
+            copy.prepend_header(HeaderName::RecordRoute, &facing_target);
         }
     }
     // Step 8: Via.
@@ -154,7 +178,60 @@ pub(crate) fn make_copy(
     if copy.header(HeaderName::ContentLength).is_none() {
         copy.set_header(HeaderName::ContentLength, &copy.body().len().to_string());
     }
-    Ok((copy, NextHop { uri, flow: spec.flow, transport, listener }))
+    Ok((copy, NextHop { uri, flow: spec.flow, tag: spec.tag.map(str::to_owned), transport, listener }))
+}
+
+/// The text of the route token of `flow` and `tag`, keyed with `secret`: `None` when there is neither, or they
+/// cannot be encoded (a flow on an unknown listener, a tag too long).
+pub(crate) fn route_token(secret: &[u8], identity: &Identity, flow: Option<Flow>, tag: Option<&str>) -> Option<String> {
+    let flow = match flow {
+        Some(flow) => Some((identity.listener(flow.listener)?.transport, flow)),
+        None => None,
+    };
+    RouteToken { flow, tag: tag.map(str::to_owned) }.encode(secret).ok()
+}
+
+/// Whether the sender of `request`, which arrived over `source`, is reached over that flow rather than at its
+/// Contact, so that the Record-Route entry facing it must carry a token of `source` (RFC 5626 §5.3): `Some(ob)`
+/// when it is, `ob` saying the Contact carries RFC 5626's `ob` parameter (§5.3.2: the user agent wants the
+/// dialog's requests over this flow), which the entry then carries too. A flow is needed when the request
+/// came over a connection (the user agent's NAT lets nothing else in), its Contact has `ob`, or it came over UDP
+/// from another address or port than its Contact names (NAT, RFC 3581). A request without a Contact starts no
+/// dialog; a Contact naming a host by name is taken to be reachable.
+pub(crate) fn sender_flow(request: &Message, source: &Flow, transport: Transport) -> Option<bool> {
+    let contact = request.header_values(HeaderName::Contact).next()?;
+    let contact = Contact::parse(contact).ok()?;
+    let uri = SipUri::parse(contact.address()?.uri).ok()?;
+    let ob = uri.param("ob").is_some();
+    if ob || transport.is_reliable() {
+        return Some(ob);
+    }
+    let ip = match uri.host {
+        Host::V4(a) => IpAddr::V4(a),
+        Host::V6(a) => IpAddr::V6(a),
+        Host::Domain(_) => return None,
+    };
+    (SocketAddr::new(ip, uri.port_or_default()) != source.remote).then_some(false)
+}
+
+/// The flow and tag an in-dialog request must follow, from the route token in `user` (the user part of the
+/// last of this proxy's URIs it named, see `route::preprocess`): nothing unless the token is one of this proxy's
+/// (a forged or changed one is ignored: the request is routed as if it had none) and its flow is on a listener of
+/// the transport it was written for. The flow is left out when it is the one the request arrived over
+/// (`source`): RFC 5626 §5.3 calls that an outgoing request, which goes on by its Route and Request-URI.
+pub(crate) fn token_hop(
+    secret: &[u8],
+    identity: &Identity,
+    user: Option<&str>,
+    source: &Flow,
+) -> (Option<Flow>, Option<String>) {
+    let Some(token) = user.and_then(|user| RouteToken::decode(secret, user)) else { return (None, None) };
+    let flow = token.flow.and_then(|(transport, flow)| {
+        let listener = identity.listener(flow.listener)?;
+        let incoming = listener.transport == transport && flow.remote != source.remote;
+        incoming.then_some(flow)
+    });
+    (flow, token.tag)
 }
 
 /// Whether a request of this method gets Record-Route: not REGISTER (RFC 3261 §10.3: registrars ignore it, and
@@ -272,10 +349,17 @@ mod tests {
             uri: Some("sip:bob@192.0.2.77"),
             route,
             flow: None,
+            tag: None,
             branch,
             inbound: ListenerId(0),
             record_route: true,
+            sender: Side::default(),
+            target: Side::default(),
         }
+    }
+
+    fn flow(listener: usize, remote: &str, connection: Option<u64>) -> Flow {
+        Flow { listener: ListenerId(listener), remote: remote.parse().expect("address"), connection }
     }
 
     #[test]
@@ -293,6 +377,7 @@ mod tests {
             NextHop {
                 uri: "sip:bob@192.0.2.77".into(),
                 flow: None,
+                tag: None,
                 transport: Transport::Udp,
                 listener: ListenerId(0)
             }
@@ -314,6 +399,64 @@ mod tests {
         let rr: Vec<_> = copy.header_values(HeaderName::RecordRoute).collect();
         assert_eq!(rr, ["<sip:192.0.2.10:5060;transport=tcp;lr>", "<sip:192.0.2.10:5060;transport=udp;lr>"]);
         assert!(copy.top_via().expect("via").transport.eq_ignore_ascii_case("TCP"));
+    }
+
+    #[test]
+    fn a_side_with_a_token_gets_its_own_record_route_entry_rfc5626_5_3() {
+        let id = identity();
+        let mut spec = spec("z9hG4bKx.1", &[]);
+        spec.sender = Side { token: Some("SENDER"), ob: true };
+        let (copy, _) = make_copy(&invite(""), spec, &id).expect("copy");
+        let rr: Vec<_> = copy.header_values(HeaderName::RecordRoute).collect();
+        assert_eq!(
+            rr,
+            ["<sip:192.0.2.10:5060;transport=udp;lr>", "<sip:SENDER@192.0.2.10:5060;transport=udp;lr;ob>"],
+            "the entry facing the target on top, the sender's token below"
+        );
+        spec.sender = Side::default();
+        spec.target = Side { token: Some("TARGET"), ob: false };
+        spec.flow = Some(flow(1, "198.51.100.7:40000", Some(3)));
+        let (copy, hop) = make_copy(&invite(""), spec, &id).expect("copy");
+        let rr: Vec<_> = copy.header_values(HeaderName::RecordRoute).collect();
+        assert_eq!(rr, ["<sip:TARGET@192.0.2.10:5060;transport=tcp;lr>", "<sip:192.0.2.10:5060;transport=udp;lr>"]);
+        assert_eq!((hop.listener, hop.flow), (ListenerId(1), spec.flow), "sent from the flow's listener");
+    }
+
+    #[test]
+    fn a_sender_needs_a_token_behind_nat_on_a_connection_or_with_ob_rfc5626_5_3_2() {
+        let with_contact = |contact: &str| invite(&format!("Contact: {contact}\r\n"));
+        let source = flow(0, "198.51.100.7:40000", None);
+        let udp = Transport::Udp;
+        assert_eq!(sender_flow(&with_contact("<sip:a@198.51.100.7:40000>"), &source, udp), None, "reachable");
+        assert_eq!(sender_flow(&with_contact("<sip:a@10.0.0.5:5060>"), &source, udp), Some(false), "private");
+        assert_eq!(sender_flow(&with_contact("<sip:a@198.51.100.7>"), &source, udp), Some(false), "another port");
+        assert_eq!(sender_flow(&with_contact("<sip:a@198.51.100.7:40000;ob>"), &source, udp), Some(true), "ob");
+        assert_eq!(sender_flow(&with_contact("<sip:a@phone.example>"), &source, udp), None, "a name");
+        assert_eq!(sender_flow(&with_contact("<sip:a@198.51.100.7:40000>"), &source, Transport::Tcp), Some(false));
+        assert_eq!(sender_flow(&invite(""), &source, Transport::Tcp), None, "no Contact, no dialog");
+        assert_eq!(sender_flow(&with_contact("*"), &source, udp), None);
+    }
+
+    #[test]
+    fn a_token_is_followed_towards_its_flow_and_never_back_to_its_sender_rfc5626_5_3() {
+        let id = identity();
+        let phone = flow(1, "198.51.100.7:40000", Some(9));
+        let token = route_token(b"k", &id, Some(phone), Some("trunk")).expect("encodable");
+        let other = flow(0, "192.0.2.99:5060", None);
+        assert_eq!(token_hop(b"k", &id, Some(&token), &other), (Some(phone), Some("trunk".into())), "incoming");
+        assert_eq!(token_hop(b"k", &id, Some(&token), &phone), (None, Some("trunk".into())), "outgoing");
+        assert_eq!(token_hop(b"another key", &id, Some(&token), &other), (None, None), "not ours");
+        let mut changed = token.clone().into_bytes();
+        changed[4] ^= 1;
+        let changed = String::from_utf8(changed).expect("ASCII");
+        assert_eq!(token_hop(b"k", &id, Some(&changed), &other), (None, None), "tampered");
+        assert_eq!(token_hop(b"k", &id, Some("alice"), &other), (None, None), "an ordinary user part");
+        assert_eq!(token_hop(b"k", &id, None, &other), (None, None));
+        // A token for a listener that has another transport now (the configuration changed) is not followed.
+        let stale = RouteToken { flow: Some((Transport::Tls, phone)), tag: None }.encode(b"k").expect("encodable");
+        assert_eq!(token_hop(b"k", &id, Some(&stale), &other), (None, None));
+        assert_eq!(route_token(b"k", &id, None, None), None);
+        assert_eq!(route_token(b"k", &id, Some(flow(7, "192.0.2.1:1", None)), None), None, "unknown listener");
     }
 
     #[test]

@@ -14,7 +14,18 @@
 //!   [`Action::Respond`] (a response upstream) and [`Action::Done`] (the call record).
 //! - The events of each branch's client transaction go back in with [`Proxy::handle_branch_event`]; the
 //!   proxy's own deadlines (target lookup, per-target "no answer" timeouts, the wait for late 2xx) with
-//!   [`Proxy::handle_timeout`] at [`Proxy::poll_timeout`].
+//!   [`Proxy::handle_timeout`] at [`Proxy::poll_timeout`]; a flow found gone with
+//!   [`Proxy::handle_flow_failure`].
+//!
+//! # Flows (RFC 5626)
+//!
+//! Each request comes with the [`Flow`] it arrived over (listener, remote address and port, connection). When
+//! one side of a dialog must be reached over a flow (a sender on a connection, behind NAT or with `ob` in its
+//! Contact; a target the caller gave a flow), the Record-Route entry facing that side carries a [`RouteToken`]
+//! of the flow in its user part, and the proxy record-routes twice, so that the last of its entries an in-dialog
+//! request names is the one facing the request's recipient. An in-dialog request whose last entry of ours holds
+//! a token of ours, for a flow other than the one it came over, is forwarded over that flow
+//! ([`NextHop::flow`]); a target's [`Target::tag`] travels the same way to [`NextHop::tag`].
 //!
 //! The driver owns the transactions (`carillon_sip::transaction`), the sockets, DNS and the database; it maps
 //! `(ContextId, BranchId)` to client transactions and each context to its server transaction. Nothing here reads
@@ -47,6 +58,7 @@
 //! | §16.9 | a branch that cannot be sent counts as 503 | `context::Context::handle_branch_event` |
 //! | §16.10 | CANCEL: 200 and branches cancelled; 481 when nothing matches | `Proxy::handle_request` |
 //! | §16.11 | ACK for a 2xx forwarded statelessly | `Proxy::handle_request`, `forward::stateless_branch` |
+//! | RFC 5626 §5.2, §5.3 | route tokens in Record-Route; in-dialog requests over their flow; 430 when it is gone | `token`, `forward::sender_flow`, `forward::token_hop`, `Proxy::handle_flow_failure` |
 //!
 //! RFC 6026 is followed throughout: every 2xx a branch passes up is forwarded, also after the final response,
 //! and a context stays [`ProxyTimers::linger`] after its final response for them.
@@ -60,6 +72,9 @@
 //! - An in-dialog request is forwarded without a target lookup only when it named this proxy in its route; any
 //!   other goes to the caller, so the proxy relays nothing on a request's word alone. An ACK that did not name
 //!   this proxy is dropped.
+//! - A route token that fails its MAC check is ignored (the request is routed by its Request-URI, as if the
+//!   Route value had no user part) instead of answered 403 as RFC 5626 §5.3 suggests: it is never followed, and a
+//!   Route value naming this proxy is removed whatever its user part.
 //! - Within the 4xx class, 486 Busy Here is preferred after the responses RFC 3261 asks to prefer (see
 //!   `select`), and a target's timeout counts as 408, the least preferred 4xx.
 
@@ -71,9 +86,11 @@ mod proxy;
 mod route;
 mod select;
 mod targets;
+mod token;
 
 pub use action::{Action, BranchId, CallDisposition, CallRecord, ContextId, Handled};
 pub use config::{Listener, ListenerId, ProxyConfig, ProxyTimers};
 pub use forward::rebranch;
 pub use proxy::Proxy;
 pub use targets::{Flow, NextHop, Reply, Target, TargetSet, Targets};
+pub use token::RouteToken;

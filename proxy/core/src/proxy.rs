@@ -13,9 +13,9 @@ use carillon_sip::{Error, HeaderName, Message, Method, StatusCode};
 use crate::action::{Action, BranchId, ContextId, Handled};
 use crate::config::{Identity, ListenerId, ProxyConfig};
 use crate::context::{Context, Env, NewContext, Out};
-use crate::forward::{self, CopySpec};
+use crate::forward::{self, CopySpec, Side};
 use crate::route::{self, Preprocessed};
-use crate::targets::Targets;
+use crate::targets::{Flow, Targets};
 
 /// Request-URI schemes the proxy forwards (416 for others, RFC 3261 §16.3 step 2).
 const URI_SCHEMES: &[&str] = &["sip", "sips", "tel"];
@@ -68,8 +68,9 @@ impl Proxy {
         self.contexts.is_empty()
     }
 
-    /// A request received on `inbound`, after its server transaction (if any) passed it up; `random` is fresh
-    /// randomness for its branch identifiers and To tag.
+    /// A request received over `source` (the listener it arrived on, the sender's address, the connection),
+    /// after its server transaction (if any) passed it up; `random` is fresh randomness for its branch
+    /// identifiers and To tag.
     ///
     /// In order: §16.3 validation (answered with the status of the fault; an OPTIONS with Max-Forwards 0 is
     /// answered 200 instead of 483), §16.4 preprocessing, then by kind:
@@ -80,8 +81,15 @@ impl Proxy {
     /// - OPTIONS addressed to the proxy itself (or one of its domains, without a user part): 200;
     /// - an in-dialog request (To tag) that named this proxy in its route: forwarded by its Route set;
     /// - anything else: a response context asking the caller for targets ([`Action::NeedTargets`]).
-    pub fn handle_request(&mut self, now: Instant, request: Message, inbound: ListenerId, random: u64) -> Handled {
+    ///
+    /// A request forwarded by its Route set (or an ACK) goes over the flow in the route token of the last of this
+    /// proxy's Record-Route entries it named, when that token is one of this proxy's and its flow is not the one
+    /// the request came over (RFC 5626 §5.3); [`NextHop::tag`](crate::NextHop::tag) is the token's tag. Copies
+    /// of requests that came over a flow the sender must be reached on (see `forward::sender_flow`) carry a
+    /// token of it in the Record-Route entry facing the sender.
+    pub fn handle_request(&mut self, now: Instant, request: Message, source: Flow, random: u64) -> Handled {
         let to_tag = forward::to_tag(random);
+        let inbound = source.listener;
         let Some(method) = request.method().cloned() else { return Handled::Drop };
         let Some(listener) = self.identity.listener(inbound) else {
             // The driver's mistake; answered 500 like any internal fault, except that an ACK is never answered.
@@ -104,11 +112,14 @@ impl Proxy {
             Method::Cancel => TransactionKey::cancelled_invite(&request).ok(),
             _ => None,
         };
+        let transport = listener.transport;
         let mut request = request;
         let preprocessed = route::preprocess(&mut request, &self.identity, listener);
+        let token_hop =
+            forward::token_hop(&self.config.secret, &self.identity, preprocessed.last_user.as_deref(), &source);
         match method {
             Method::Cancel => return self.handle_cancel(now, &request, key, &to_tag),
-            Method::Ack => return self.forward_ack(&request, inbound, preprocessed),
+            Method::Ack => return self.forward_ack(&request, inbound, &preprocessed, token_hop),
             _ => {}
         }
         let loop_hash = forward::loop_hash(&self.config.secret, &request);
@@ -118,11 +129,14 @@ impl Proxy {
         if method == Method::Options && self.addressed_to_us(&request) {
             return self.options_answer(&request, &to_tag);
         }
-        let follow_route = self.follows_route(&request, preprocessed);
+        let follow_route = self.follows_route(&request, &preprocessed);
+        let sender = forward::sender_flow(&request, &source, transport).and_then(|ob| {
+            forward::route_token(&self.config.secret, &self.identity, Some(source), None).map(|token| (token, ob))
+        });
         let id = ContextId(self.next_id);
         self.next_id += 1;
         let env = Env { identity: &self.identity, config: &self.config };
-        let new = NewContext { request, inbound, random, loop_hash, invite_key: key.clone() };
+        let new = NewContext { request, inbound, random, loop_hash, invite_key: key.clone(), sender, token_hop };
         let mut context = Context::new(now, new, env);
         let mut out = Out { id, queue: &mut self.actions };
         if follow_route {
@@ -166,6 +180,17 @@ impl Proxy {
     /// a provisional response of it (§9.1).
     pub fn resend_branch(&mut self, id: ContextId, branch: BranchId) -> bool {
         self.contexts.get_mut(&id).is_some_and(|context| context.resend_branch(branch))
+    }
+
+    /// The flow `branch` of context `id` was sent over ([`NextHop::flow`](crate::NextHop::flow)) is gone: its
+    /// connection closed, or its address is unreachable. The branch ends as if answered 430 Flow Failed when it
+    /// followed a route token (RFC 5626 §5.3: the caller learns the flow failed), and 480 Temporarily Unavailable
+    /// when it went to a registered contact's flow (RFC 5626 §7: the contact is not reachable now).
+    pub fn handle_flow_failure(&mut self, now: Instant, id: ContextId, branch: BranchId) {
+        let Some(context) = self.contexts.get_mut(&id) else { return };
+        let env = Env { identity: &self.identity, config: &self.config };
+        context.handle_flow_failure(now, branch, env, &mut Out { id, queue: &mut self.actions });
+        self.settle(id);
     }
 
     /// Applies every deadline due at `now`.
@@ -220,13 +245,30 @@ impl Proxy {
     }
 
     /// An ACK reaching the proxy core belongs to a 2xx (the INVITE server transaction absorbs the others): it is
-    /// forwarded statelessly (§16.11) along its route, if it named this proxy there.
-    fn forward_ack(&self, ack: &Message, inbound: ListenerId, preprocessed: Preprocessed) -> Handled {
+    /// forwarded statelessly (§16.11) along its route, if it named this proxy there, over the flow of its route
+    /// token if it has one.
+    fn forward_ack(
+        &self,
+        ack: &Message,
+        inbound: ListenerId,
+        preprocessed: &Preprocessed,
+        (flow, tag): (Option<Flow>, Option<String>),
+    ) -> Handled {
         if !preprocessed.named_us || !self.has_next_hop(ack) {
             return Handled::Drop;
         }
         let branch = forward::stateless_branch(&self.config.secret, ack);
-        let spec = CopySpec { uri: None, route: &[], flow: None, branch: &branch, inbound, record_route: false };
+        let spec = CopySpec {
+            uri: None,
+            route: &[],
+            flow,
+            tag: tag.as_deref(),
+            branch: &branch,
+            inbound,
+            record_route: false,
+            sender: Side::default(),
+            target: Side::default(),
+        };
         match forward::make_copy(ack, spec, &self.identity) {
             Ok((message, target)) => Handled::Forward { message, target },
             Err(_) => Handled::Drop,
@@ -237,7 +279,7 @@ impl Proxy {
     /// its route (so this proxy record-routed the dialog, or fronts the sender as outbound proxy), and has a next
     /// hop beyond this proxy. Anything else goes to the caller, so the proxy relays nothing on a request's word
     /// alone.
-    fn follows_route(&self, request: &Message, preprocessed: Preprocessed) -> bool {
+    fn follows_route(&self, request: &Message, preprocessed: &Preprocessed) -> bool {
         let in_dialog = request.to().ok().and_then(|to| to.tag()).is_some();
         in_dialog && preprocessed.named_us && self.has_next_hop(request)
     }

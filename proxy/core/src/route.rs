@@ -10,12 +10,15 @@ use carillon_sip::{Error, HeaderName, Message};
 use crate::config::{Identity, OwnListener};
 
 /// What §16.4 preprocessing found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Preprocessed {
     /// The request named this proxy in its route: a Route value of ours was removed, or a strict router put our
     /// Record-Route URI into the Request-URI. An in-dialog request that did so belongs to a dialog this proxy
     /// record-routed (or fronts as outbound proxy) and is forwarded without a target lookup.
     pub(crate) named_us: bool,
+    /// The user part of the last of our URIs the request named, where this proxy writes its route token: when
+    /// it record-routed twice, the last one faces the request's recipient (see `forward::make_copy`).
+    pub(crate) last_user: Option<String>,
 }
 
 /// RFC 3261 §16.4 on a received request, in the RFC's order:
@@ -26,7 +29,7 @@ pub(crate) struct Preprocessed {
 /// 3. Route values naming this proxy are removed from the top: one, or two when this proxy record-routed twice
 ///    (RFC 5658 §3.3: a transport or interface change).
 pub(crate) fn preprocess(request: &mut Message, identity: &Identity, inbound: &OwnListener) -> Preprocessed {
-    let mut named_us = false;
+    let mut found = Preprocessed::default();
     let uri = request.request_uri().map(str::to_owned).unwrap_or_default();
     if let Ok(Uri::Sip(sip)) = Uri::parse(&uri) {
         if identity.is_ours(&sip) && sip.lr() {
@@ -34,9 +37,10 @@ pub(crate) fn preprocess(request: &mut Message, identity: &Identity, inbound: &O
             if let Some(last) = routes.pop()
                 && let Ok(addr) = NameAddr::parse_as(&last, HeaderName::Route)
             {
+                found.last_user = sip.user.map(str::to_owned);
                 request.set_request_uri(addr.uri);
                 set_routes(request, &routes);
-                named_us = true;
+                found.named_us = true;
             }
         } else if let Some(stripped) = strip_own_maddr(&sip, identity, inbound) {
             request.set_request_uri(&stripped);
@@ -44,19 +48,21 @@ pub(crate) fn preprocess(request: &mut Message, identity: &Identity, inbound: &O
     }
     // Bounded by the number of Route values: each pass removes one.
     for _ in 0..request.header_values(HeaderName::Route).count() {
-        let ours = request
+        let Some(user) = request
             .header_values(HeaderName::Route)
             .next()
             .and_then(|top| NameAddr::parse_as(top, HeaderName::Route).ok())
             .and_then(|addr| SipUri::parse(addr.uri).ok())
-            .is_some_and(|uri| identity.is_ours(&uri));
-        if !ours {
+            .filter(|uri| identity.is_ours(uri))
+            .map(|uri| uri.user.map(str::to_owned))
+        else {
             break;
-        }
+        };
+        found.last_user = user;
         request.remove_first_value(HeaderName::Route);
-        named_us = true;
+        found.named_us = true;
     }
-    Preprocessed { named_us }
+    found
 }
 
 /// §16.4: the Request-URI without `maddr`, port and `transport` when its `maddr` names this proxy (or a domain it
@@ -194,6 +200,7 @@ mod tests {
         let mut r = request("sip:192.0.2.10:5060;transport=udp;lr", &["<sip:next.example;lr>", "<sip:bob@192.0.2.77>"]);
         let p = preprocess(&mut r, &id, &inbound);
         assert!(p.named_us);
+        assert_eq!(p.last_user, None);
         assert_eq!(r.request_uri(), Some("sip:bob@192.0.2.77"));
         assert_eq!(routes(&r), ["<sip:next.example;lr>"]);
     }
@@ -208,6 +215,13 @@ mod tests {
         );
         assert!(preprocess(&mut r, &id, &inbound).named_us);
         assert_eq!(routes(&r), ["<sip:x.example;lr>"]);
+        let mut r = request(
+            "sip:bob@192.0.2.77",
+            &["<sip:first@192.0.2.10;lr>", "<sip:second@192.0.2.10;transport=tcp;lr>", "<sip:third@x.example;lr>"],
+        );
+        let p = preprocess(&mut r, &id, &inbound);
+        assert_eq!(p.last_user.as_deref(), Some("second"), "the user part of the last of ours");
+        assert_eq!(routes(&r), ["<sip:third@x.example;lr>"]);
         let mut r = request("sip:bob@192.0.2.77", &["<sip:other.example;lr>", "<sip:192.0.2.10;lr>"]);
         assert!(!preprocess(&mut r, &id, &inbound).named_us, "only the top value is ours to remove");
         assert_eq!(routes(&r).len(), 2);

@@ -63,8 +63,16 @@ pub struct Target {
     /// §16.6 step 6).
     pub route: Vec<String>,
     /// The flow to send over instead of locating the next hop by DNS: the connection or NAT binding a contact
-    /// registered on (RFC 5626 §5.3, RFC 3581).
+    /// registered on (RFC 5626 §5.3, RFC 3581). The Record-Route entry facing the target then carries it in a
+    /// route token, so that the dialog's later requests reach the target over it too.
     pub flow: Option<Flow>,
+    /// Whether the flow is an RFC 5626 outbound one (the contact registered with `reg-id`): the Record-Route entry
+    /// naming it carries `ob`, as the Path of an outbound registration would (RFC 5626 §5.1, §5.3.1).
+    pub outbound: bool,
+    /// The driver's tag for the target (a trunk's name, say; 1 to [`crate::RouteToken::MAX_TAG_LEN`] octets), carried in
+    /// the route token of the Record-Route entry facing the target and handed back in [`NextHop::tag`] when a
+    /// request of the dialog goes there. A longer one is left out.
+    pub tag: Option<String>,
     /// Give the branch up when it has no final response this long after it was sent ("no answer after N
     /// seconds"): it counts as a 408, is cancelled, and the next set may start.
     pub timeout: Option<Duration>,
@@ -76,7 +84,15 @@ pub struct Target {
 impl Target {
     /// A target with this Request-URI, no route, no flow, no timeout.
     pub fn new(uri: impl Into<String>) -> Target {
-        Target { uri: uri.into(), route: Vec::new(), flow: None, timeout: None, label: None }
+        Target {
+            uri: uri.into(),
+            route: Vec::new(),
+            flow: None,
+            outbound: false,
+            tag: None,
+            timeout: None,
+            label: None,
+        }
     }
 
     /// The same target reached through `route` (RFC 3327 Path or a policy route).
@@ -88,6 +104,19 @@ impl Target {
     /// The same target reached over `flow`.
     pub fn with_flow(mut self, flow: Flow) -> Target {
         self.flow = Some(flow);
+        self
+    }
+
+    /// The same target reached over `flow`, an RFC 5626 outbound flow.
+    pub fn with_outbound_flow(mut self, flow: Flow) -> Target {
+        self.flow = Some(flow);
+        self.outbound = true;
+        self
+    }
+
+    /// The same target tagged `tag` (see [`Target::tag`]).
+    pub fn with_tag(mut self, tag: impl Into<String>) -> Target {
+        self.tag = Some(tag.into());
         self
     }
 
@@ -104,15 +133,19 @@ impl Target {
     }
 }
 
-/// A flow back to a user agent, as the driver recorded it when the user agent registered. The proxy only reads
-/// its listener (for Via and Record-Route); the rest is for the driver.
+/// A flow to or from a user agent (RFC 5626 §3.2): the listener, the remote address and port, and for stream
+/// transports the connection. The driver says which flow each request arrived on and which flow a registered
+/// contact is reached over; the proxy reads the listener (for Via and Record-Route), writes flows into route
+/// tokens and finds them there again. Sending over a flow is the driver's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Flow {
     /// The listener the flow arrived on, which the copy is sent from.
     pub listener: ListenerId,
     /// The user agent's address as seen by the proxy (received/rport).
     pub remote: SocketAddr,
-    /// The driver's number for the connection, for stream transports.
+    /// The driver's number for the connection, for stream transports: a request sent over the flow must go over
+    /// that connection and no other (a new connection to the remote address would not pass the user agent's
+    /// NAT).
     pub connection: Option<u64>,
 }
 
@@ -153,8 +186,13 @@ pub struct NextHop {
     /// The URI to locate by RFC 3263 when there is no flow: the top Route after RFC 3261 §16.6 step 7, or the
     /// Request-URI when no Route is left.
     pub uri: String,
-    /// The flow to send over instead (from [`Target::flow`]).
+    /// The flow to send over instead: [`Target::flow`], or the flow in the route token of an in-dialog request.
+    /// When it is gone (a closed connection, an unreachable address), the driver reports
+    /// [`crate::Proxy::handle_flow_failure`].
     pub flow: Option<Flow>,
+    /// The driver's tag of where the request goes: [`Target::tag`], or the tag in the route token of an in-dialog
+    /// request going towards that target.
+    pub tag: Option<String>,
     /// The transport the Via (and Record-Route) were written for: the flow's, the URI's `transport` parameter,
     /// TLS for `sips:`, UDP otherwise. A driver whose RFC 3263 lookup picks another transport rewrites the
     /// top Via's transport, as the transport layer does when a large request moves from UDP to TCP.

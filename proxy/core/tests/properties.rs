@@ -7,7 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use carillon_proxy_core::{Action, CallDisposition, Reply, Target, TargetSet, Targets};
+use std::net::{IpAddr, SocketAddr};
+
+use carillon_proxy_core::{
+    Action, BranchId, CallDisposition, Flow, ListenerId, Reply, RouteToken, Target, TargetSet, Targets,
+};
+use carillon_sip::target::Transport;
 use carillon_sip::transaction::{Event, Timer};
 use carillon_sip::{Message, StatusCode};
 use common::{Harness, UDP, answer, parse, request};
@@ -28,6 +33,10 @@ enum Step {
         timer: Timer,
     },
     TransportError {
+        branch: u32,
+    },
+    /// The flow a branch went over is gone (the driver's report).
+    FlowFailure {
         branch: u32,
     },
     Terminated {
@@ -57,6 +66,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0u32..6, prop::sample::select(vec![Timer::B, Timer::C, Timer::CancelWait]))
             .prop_map(|(branch, timer)| Step::Timeout { branch, timer }),
         1 => (0u32..6).prop_map(|branch| Step::TransportError { branch }),
+        1 => (0u32..6).prop_map(|branch| Step::FlowFailure { branch }),
         1 => (0u32..6).prop_map(|branch| Step::Terminated { branch }),
         2 => (0u64..25_000).prop_map(|millis| Step::Advance { millis }),
         1 => Just(Step::Cancel),
@@ -108,6 +118,60 @@ fn cancel_for(method: &str) -> Message {
     parse(&text.replace("\r\n", "\n"))
 }
 
+fn route_token() -> impl Strategy<Value = RouteToken> {
+    let ip = prop_oneof![any::<[u8; 4]>().prop_map(IpAddr::from), any::<[u8; 16]>().prop_map(IpAddr::from)];
+    let flow = (prop::sample::select(Transport::ALL.to_vec()), 0usize..256, ip, any::<u16>(), any::<Option<u64>>())
+        .prop_map(|(transport, listener, ip, port, connection)| {
+            (transport, Flow { listener: ListenerId(listener), remote: SocketAddr::new(ip, port), connection })
+        });
+    // Tags of any characters, cut to at most 64 octets on a character boundary.
+    let tag = "\\PC{1,64}".prop_map(|t: String| {
+        let mut end = t.len().min(RouteToken::MAX_TAG_LEN);
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        t[..end].to_owned()
+    });
+    (prop::option::of(flow), prop::option::of(tag.prop_filter("not empty", |t| !t.is_empty())))
+        .prop_filter("carries something", |(flow, tag)| flow.is_some() || tag.is_some())
+        .prop_map(|(flow, tag)| RouteToken { flow, tag })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_route_token_decodes_to_what_was_encoded_rfc5626_5_2(token in route_token(), key in any::<[u8; 32]>()) {
+        let text = token.encode(&key).expect("encodable");
+        prop_assert!(text.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'), "{}", text);
+        prop_assert_eq!(RouteToken::decode(&key, &text), Some(token));
+    }
+
+    #[test]
+    fn any_change_to_a_route_token_is_refused_rfc5626_5_2(
+        token in route_token(),
+        key in any::<[u8; 32]>(),
+        other_key in any::<[u8; 32]>(),
+        position in any::<prop::sample::Index>(),
+        replacement in prop::sample::select(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".to_vec()),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let text = token.encode(&key).expect("encodable");
+        let i = position.index(text.len());
+        let mut changed = text.clone().into_bytes();
+        prop_assume!(changed[i] != replacement);
+        changed[i] = replacement;
+        let changed = String::from_utf8(changed).expect("ASCII");
+        prop_assert_eq!(RouteToken::decode(&key, &changed), None, "one character changed: {}", changed);
+        let shortened = &text[..cut.index(text.len())];
+        prop_assert_eq!(RouteToken::decode(&key, shortened), None, "cut short");
+        prop_assert_eq!(RouteToken::decode(&key, &format!("{text}A")), None, "lengthened");
+        if other_key != key {
+            prop_assert_eq!(RouteToken::decode(&other_key, &text), None, "another proxy's key");
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -134,6 +198,10 @@ proptest! {
                 }
                 Step::Timeout { branch, timer } => h.event(id, *branch, Event::Timeout(*timer)),
                 Step::TransportError { branch } => h.event(id, *branch, Event::TransportError),
+                Step::FlowFailure { branch } => {
+                    h.proxy.handle_flow_failure(h.now, id, BranchId(*branch));
+                    h.poll();
+                }
                 Step::Terminated { branch } => h.event(id, *branch, Event::Terminated),
                 Step::Advance { millis } => h.advance(Duration::from_millis(*millis)),
                 Step::Cancel => {

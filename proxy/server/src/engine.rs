@@ -24,7 +24,7 @@ use carillon_db::LineCredentials;
 use carillon_proxy_core::{
     Action, BranchId, ContextId, Flow, Handled, ListenerId, NextHop, Proxy, Reply, Target as ProxyTarget, Targets,
 };
-use carillon_registrar::{Aor, Authorization, NodeId, RegisterContext, Registrar};
+use carillon_registrar::{Aor, Authorization, FlowId, NodeId, RegisterContext, Registrar};
 use carillon_sip::auth::{
     AuthRequest, Challenger, DigestCredentials, DigestServer, NonceCountWindow, StoredUser, Verdict,
 };
@@ -65,8 +65,9 @@ const RELAY_DENIED: &str = "Relaying Denied";
 /// A message for a sender task.
 #[derive(Debug)]
 pub(crate) enum SendJob {
-    /// A request to a chosen target; a failure is a transport error for transaction `key`.
-    Request { message: Message, target: Target, server_name: Option<String>, key: Option<TransactionKey> },
+    /// A request to a chosen target (over `hop.connection` only, when it names one); a failure is a transport
+    /// error for transaction `key`.
+    Request { message: Message, hop: Hop, key: Option<TransactionKey> },
     /// A response, over the connection of its request or by its Via.
     Response { message: Message, connection: Option<ConnectionId>, key: Option<TransactionKey> },
 }
@@ -159,6 +160,13 @@ struct Origin {
     connection: Option<ConnectionId>,
 }
 
+impl Origin {
+    /// The flow the request came over, as the proxy core takes it.
+    fn flow(&self) -> Flow {
+        Flow { listener: self.listener, remote: self.source, connection: self.connection.map(ConnectionId::as_u64) }
+    }
+}
+
 #[derive(Debug)]
 struct ServerEntry {
     origin: Origin,
@@ -172,11 +180,30 @@ enum Purpose {
     Cancel,
 }
 
+/// Where a client transaction's messages (or a request forwarded statelessly) go.
+#[derive(Debug, Clone)]
+pub(crate) struct Hop {
+    pub(crate) target: Target,
+    /// For TLS: the name the server must prove.
+    pub(crate) server_name: Option<String>,
+    /// The connection to send over and no other: the flow of a phone on a stream transport (RFC 5626 §5.3).
+    pub(crate) connection: Option<ConnectionId>,
+    /// Whether the hop is a flow ([`carillon_proxy_core::NextHop::flow`]): when it fails, the flow is gone
+    /// ([`Proxy::handle_flow_failure`]).
+    pub(crate) flow: bool,
+}
+
+impl Hop {
+    /// A hop located by RFC 3263.
+    fn located(target: Target, server_name: Option<String>) -> Hop {
+        Hop { target, server_name, connection: None, flow: false }
+    }
+}
+
 #[derive(Debug)]
 struct ClientEntry {
     purpose: Purpose,
-    target: Target,
-    server_name: Option<String>,
+    hop: Hop,
     /// The sender shard of its Call-ID ([`shard_of`]).
     shard: usize,
     /// The RFC 3263 targets of the same next hop not tried yet, in order (RFC 3263 §4.3).
@@ -187,6 +214,9 @@ struct ClientEntry {
 struct ContextEntry {
     server: TransactionKey,
     origin: Origin,
+    /// Whether the request is an INVITE outside a dialog, which is a call and gets a call record (a re-INVITE,
+    /// for hold or a codec change, is part of the call it belongs to).
+    starts_call: bool,
     /// The line that authenticated the request, for the call record.
     caller_line: Option<String>,
     /// When the call record was emitted; the entry goes [`CONTEXT_KEEP`] later.
@@ -349,7 +379,7 @@ impl Engine {
                 let failed: Vec<TransactionKey> = self
                     .clients
                     .iter()
-                    .filter(|(_, c)| c.target.addr == remote && c.target.transport == transport)
+                    .filter(|(_, c)| c.hop.target.addr == remote && c.hop.target.transport == transport)
                     .map(|(k, _)| k.clone())
                     .collect();
                 for key in failed {
@@ -400,7 +430,7 @@ impl Engine {
         };
         if method == Some(Method::Ack) {
             // An ACK for a 2xx: end-to-end, no transaction (RFC 3261 §16.11).
-            self.proxy_ack(now, message, listener);
+            self.proxy_ack(now, message, origin.flow());
             return;
         }
         // While draining, a CANCEL still reaches the INVITE it cancels; anything else new is turned away.
@@ -447,12 +477,7 @@ impl Engine {
         let Ok(message) = Message::parse(contents) else { return };
         if key.is_client() {
             let Some(client) = self.clients.get(key) else { return };
-            let job = SendJob::Request {
-                message,
-                target: client.target,
-                server_name: client.server_name.clone(),
-                key: Some(key.clone()),
-            };
+            let job = SendJob::Request { message, hop: client.hop.clone(), key: Some(key.clone()) };
             let shard = client.shard;
             self.send_to_shard(shard, job);
         } else {
@@ -476,10 +501,16 @@ impl Engine {
                 return;
             }
             if let Purpose::Branch(context, branch) = purpose {
+                let over_flow = client.hop.flow;
                 if !self.fail_over(now, &key, context, branch, &event)
                     && let Some(event) = self.branch_event(now, &key, context, branch, event)
                 {
-                    self.proxy.handle_branch_event(now, context, branch, event);
+                    if over_flow && event == Event::TransportError {
+                        debug!(%context, %branch, "the flow of a branch is gone");
+                        self.proxy.handle_flow_failure(now, context, branch);
+                    } else {
+                        self.proxy.handle_branch_event(now, context, branch, event);
+                    }
                 }
                 // A branch whose request was sent again runs on a newer transaction by now.
                 if terminated && self.branches.get(&(context, branch)) == Some(&key) {
@@ -495,8 +526,8 @@ impl Engine {
             Event::Request(request) => self.dispatch(now, key, request),
             Event::Ack(ack) => {
                 if let Some(server) = self.servers.get(&key) {
-                    let listener = server.origin.listener;
-                    self.proxy_ack(now, ack, listener);
+                    let source = server.origin.flow();
+                    self.proxy_ack(now, ack, source);
                 }
             }
             Event::Terminated => {
@@ -525,9 +556,11 @@ impl Engine {
         {
             self.write(Write::CallRecord(Box::new(row)));
         }
-        match self.proxy.handle_request(now, request, origin.listener, rand::random()) {
+        let starts_call = method == Some(Method::Invite) && request.to().ok().and_then(|to| to.tag()).is_none();
+        match self.proxy.handle_request(now, request, origin.flow(), rand::random()) {
             Handled::Context(id) => {
-                self.contexts.insert(id, ContextEntry { server: key, origin, caller_line: None, done_at: None });
+                let entry = ContextEntry { server: key, origin, starts_call, caller_line: None, done_at: None };
+                self.contexts.insert(id, entry);
             }
             Handled::Respond(response) => {
                 self.respond(now, &key, response);
@@ -537,8 +570,8 @@ impl Engine {
         }
     }
 
-    fn proxy_ack(&mut self, now: Instant, ack: Message, listener: ListenerId) {
-        match self.proxy.handle_request(now, ack, listener, rand::random()) {
+    fn proxy_ack(&mut self, now: Instant, ack: Message, source: Flow) {
+        match self.proxy.handle_request(now, ack, source, rand::random()) {
             Handled::Forward { message, target } => self.forward_stateless(message, target),
             Handled::Respond(_) | Handled::Context(_) | Handled::Drop => {}
         }
@@ -555,7 +588,7 @@ impl Engine {
             Action::Cancel { branch, message } => {
                 let Some(key) = self.branches.get(&(context, branch)).cloned() else { return };
                 let Some(client) = self.clients.get(&key) else { return };
-                let (target, server_name) = (client.target, client.server_name.clone());
+                let hop = client.hop.clone();
                 // The branch may run on a request sent again (next RFC 3263 target, trunk credentials): the
                 // CANCEL must match that request (RFC 3261 §9.1), not the core's first copy.
                 let own = self.transactions.get(&key).and_then(Transaction::request).map(build_cancel);
@@ -567,7 +600,7 @@ impl Engine {
                     invite.cancel_sent(now);
                 }
                 self.transactions.touch(&key);
-                self.start_client(now, Purpose::Cancel, message, target, server_name, TargetList::default());
+                self.start_client(now, Purpose::Cancel, message, hop, TargetList::default());
             }
             Action::Respond { message } => {
                 let Some(entry) = self.contexts.get(&context) else { return };
@@ -584,7 +617,7 @@ impl Engine {
                 debug!(%context, call_id = %record.call_id, status = %record.status, disposition = %record.disposition, "request done");
                 // A challenge is not a call: the caller answers it with a new INVITE, which is the call.
                 let challenged = matches!(record.status.as_u16(), 401 | 407);
-                if record.method != Method::Invite || challenged {
+                if !entry.starts_call || challenged {
                     return;
                 }
                 let caller_line = entry.caller_line.clone();
@@ -699,7 +732,7 @@ impl Engine {
             transport: origin.transport,
             source: origin.source,
             local: origin.local,
-            id: None,
+            id: connection.map(|c| FlowId(c.as_u64())),
         };
         let context = RegisterContext {
             authorization,
@@ -1010,16 +1043,19 @@ impl Engine {
     }
 
     /// A proxy target for a registered contact: its contact as Request-URI, its Path as route, and the flow it
-    /// registered on when the contact cannot be reached directly (see [`Engine::needs_flow`]).
+    /// registered on (with the connection, for stream transports) when the contact cannot be reached directly
+    /// (see [`needs_flow`]).
     fn proxy_target(&self, binding: &carillon_registrar::Target) -> ProxyTarget {
         let route = binding.path.iter().map(|p| p.to_string()).collect::<Vec<_>>();
-        let mut target = ProxyTarget::new(binding.contact.to_string()).with_route(route);
+        let target = ProxyTarget::new(binding.contact.to_string()).with_route(route);
         if binding.path.is_empty()
             && binding.node == self.settings.node
             && needs_flow(binding)
             && let Some(listener) = self.listener_for(binding.flow.transport)
         {
-            target = target.with_flow(Flow { listener, remote: binding.flow.source, connection: None });
+            let connection = binding.flow.id.map(|id| id.0).filter(|_| binding.flow.transport.is_reliable());
+            let flow = Flow { listener, remote: binding.flow.source, connection };
+            return if binding.reg_id.is_some() { target.with_outbound_flow(flow) } else { target.with_flow(flow) };
         }
         target
     }
@@ -1028,10 +1064,11 @@ impl Engine {
 
     fn forward(&mut self, now: Instant, context: ContextId, branch: BranchId, message: Message, hop: NextHop) {
         if let Some(flow) = hop.flow {
-            let Some(&(transport, _)) = self.settings.listeners.get(flow.listener.0) else { return };
-            let target = Target { transport, addr: flow.remote };
             let purpose = Purpose::Branch(context, branch);
-            self.start_client(now, purpose, message, target, None, TargetList::default());
+            match self.flow_hop(flow) {
+                Some(hop) => self.start_client(now, purpose, message, hop, TargetList::default()),
+                None => self.proxy.handle_flow_failure(now, context, branch),
+            }
             return;
         }
         match self.resolve_now(&hop.uri) {
@@ -1051,14 +1088,8 @@ impl Engine {
 
     fn forward_stateless(&mut self, message: Message, hop: NextHop) {
         if let Some(flow) = hop.flow {
-            let Some(&(transport, _)) = self.settings.listeners.get(flow.listener.0) else { return };
-            let job = SendJob::Request {
-                message: message.clone(),
-                target: Target { transport, addr: flow.remote },
-                server_name: None,
-                key: None,
-            };
-            self.send(&message, job);
+            let Some(hop) = self.flow_hop(flow) else { return };
+            self.send(&message, SendJob::Request { message: message.clone(), hop, key: None });
             return;
         }
         match self.resolve_now(&hop.uri) {
@@ -1085,7 +1116,7 @@ impl Engine {
                 }) {
                     Some((target, server_name, alternatives)) => {
                         let purpose = Purpose::Branch(context, branch);
-                        self.start_client(now, purpose, message, target, server_name, alternatives);
+                        self.start_client(now, purpose, message, Hop::located(target, server_name), alternatives);
                     }
                     None => self.proxy.handle_branch_event(now, context, branch, Event::TransportError),
                 }
@@ -1093,7 +1124,8 @@ impl Engine {
             Completion::ResolvedAck { message, targets: Some(mut targets) } => {
                 let server_name = targets.server_name().map(str::to_owned);
                 if let Some(target) = targets.next() {
-                    self.send(&message, SendJob::Request { message: message.clone(), target, server_name, key: None });
+                    let hop = Hop::located(target, server_name);
+                    self.send(&message, SendJob::Request { message: message.clone(), hop, key: None });
                 }
             }
             _ => {}
@@ -1112,17 +1144,25 @@ impl Engine {
         Some(resolution.targets())
     }
 
-    /// Sends `message` on a new client transaction to `target`; `alternatives` are the RFC 3263 targets to fail
-    /// over to.
+    /// Where a request sent over `flow` goes: the flow's remote address from its listener's socket, over its
+    /// connection when it names one. `None` when the flow's listener is unknown.
+    fn flow_hop(&self, flow: Flow) -> Option<Hop> {
+        let &(transport, _) = self.settings.listeners.get(flow.listener.0)?;
+        let target = Target { transport, addr: flow.remote };
+        Some(Hop { target, server_name: None, connection: flow.connection.map(ConnectionId::from_u64), flow: true })
+    }
+
+    /// Sends `message` on a new client transaction to `hop`; `alternatives` are the RFC 3263 targets to fail over
+    /// to.
     fn start_client(
         &mut self,
         now: Instant,
         purpose: Purpose,
         mut message: Message,
-        target: Target,
-        server_name: Option<String>,
+        hop: Hop,
         alternatives: TargetList,
     ) {
+        let target = hop.target;
         if message.top_via().is_ok_and(|via| !via.transport.eq_ignore_ascii_case(target.transport.as_str()))
             && let Err(e) = carillon_sip_transport::wire::set_top_via_transport(&mut message, target.transport)
         {
@@ -1140,7 +1180,7 @@ impl Engine {
                 if let (Purpose::Branch(context, branch), true) = (purpose, is_invite) {
                     self.branches.insert((context, branch), key.clone());
                 }
-                self.clients.insert(key, ClientEntry { purpose, target, server_name, shard, alternatives });
+                self.clients.insert(key, ClientEntry { purpose, hop, shard, alternatives });
             }
             Err(e) => {
                 debug!(error = %e, "client transaction not started");
@@ -1185,11 +1225,12 @@ impl Engine {
         let Some(client) = self.clients.get_mut(key) else { return false };
         let mut alternatives = std::mem::take(&mut client.alternatives);
         let Some(next) = alternatives.next() else { return false };
-        let (failed, server_name) = (client.target, client.server_name.clone());
+        let (failed, server_name) = (client.hop.target, client.hop.server_name.clone());
         debug!(%context, %branch, ?attempt, failed = %failed.addr, next = %next.addr, transport = %next.transport, "next RFC 3263 target");
         self.superseded.insert(key.clone());
         self.moved_to_next_target(context, branch);
-        self.start_client(now, Purpose::Branch(context, branch), resent, next, server_name, alternatives);
+        let hop = Hop::located(next, server_name);
+        self.start_client(now, Purpose::Branch(context, branch), resent, hop, alternatives);
         true
     }
 
@@ -1347,7 +1388,10 @@ pub(crate) async fn send_loop(
     while let Some(job) = jobs.recv().await {
         trace!(?job, "sending");
         let (result, key) = match job {
-            SendJob::Request { message, target, server_name, key } => {
+            SendJob::Request { message, hop: Hop { connection: Some(id), .. }, key } => {
+                (transport.send_on(id, message).await, key)
+            }
+            SendJob::Request { message, hop: Hop { target, server_name, .. }, key } => {
                 (transport.send(Outgoing { message, target, server_name }).await, key)
             }
             SendJob::Response { message, connection, key } => (transport.send_response(message, connection).await, key),

@@ -5,6 +5,8 @@ use std::io;
 
 use carillon_sip::target::Transport;
 
+use crate::layer::ConnectionId;
+
 /// Why a send, a bind, a lookup or a certificate load failed.
 #[non_exhaustive]
 #[derive(Debug)]
@@ -25,6 +27,8 @@ pub enum Error {
     TransportUnavailable(Transport),
     /// The DNS resolver could not be set up.
     Resolver(String),
+    /// The stream connection a message had to go over is closed (or failed while the message was written).
+    ConnectionClosed(ConnectionId),
     /// The layer has been shut down.
     ShutDown,
 }
@@ -33,7 +37,14 @@ impl Error {
     /// Whether the failure is a transport error in the sense of RFC 3261 §8.1.3.1 / RFC 3263 §4.3: the request
     /// should be treated as having got a 503 and the next target tried.
     pub fn is_transport_failure(&self) -> bool {
-        matches!(self, Error::Io(_) | Error::Tls(_) | Error::Unroutable(_) | Error::TransportUnavailable(_))
+        matches!(
+            self,
+            Error::Io(_)
+                | Error::Tls(_)
+                | Error::Unroutable(_)
+                | Error::TransportUnavailable(_)
+                | Error::ConnectionClosed(_)
+        )
     }
 }
 
@@ -47,6 +58,7 @@ impl fmt::Display for Error {
             Error::Unroutable(reason) => write!(f, "no destination for message: {reason}"),
             Error::TransportUnavailable(t) => write!(f, "transport {t} is not available"),
             Error::Resolver(reason) => write!(f, "DNS resolver setup failed: {reason}"),
+            Error::ConnectionClosed(id) => write!(f, "connection {id} is closed"),
             Error::ShutDown => f.write_str("transport layer is shut down"),
         }
     }

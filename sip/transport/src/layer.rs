@@ -375,6 +375,21 @@ impl TransportLayer {
         Ok(sent)
     }
 
+    /// Sends `message` over stream connection `id` and no other: the flow a user agent behind NAT registered or
+    /// sent a request over (RFC 5626 §5.3), which a new connection to its address would not reach. Fails with
+    /// [`Error::ConnectionClosed`] when the connection is no longer open or fails while the message is written.
+    pub async fn send_on(&self, id: ConnectionId, message: Message) -> Result<Sent, Error> {
+        let _guard = self.inner.send_guard()?;
+        let handle = self.inner.connection(id).ok_or(Error::ConnectionClosed(id))?;
+        match self.inner.write_on(&handle, message.to_bytes()).await {
+            Ok(()) => Ok(handle.sent()),
+            Err(e) => {
+                debug!(%id, error = %e, "write on a flow's connection failed");
+                Err(Error::ConnectionClosed(id))
+            }
+        }
+    }
+
     /// Sends a response where RFC 3261 §18.2.2 says: over `connection` (the one its request came on) when that
     /// is still open; otherwise to the address its top Via names (see [`crate::wire::response_target`]),
     /// opening a connection for reliable transports.

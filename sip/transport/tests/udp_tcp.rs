@@ -1,5 +1,6 @@
 //! UDP and TCP on 127.0.0.1: receiving, stamping, response routing, bad input, framing, connection reuse,
-//! idle close (and connections kept open past it), keepalives, and the UDP-to-TCP switch of large requests.
+//! idle close (and connections kept open past it), sending on one connection only (a flow), keepalives, and the
+//! UDP-to-TCP switch of large requests.
 #![allow(clippy::expect_used, clippy::panic)] // Tests fail loudly, with the reason in the message.
 
 mod common;
@@ -246,6 +247,36 @@ async fn a_connection_kept_open_outlives_the_idle_timeout_and_the_others_do_not(
     let request = options("SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-keep2", "kept-2", "");
     kept.write_all(request.as_bytes()).await.expect("write after the idle timeout");
     assert_eq!(next_incoming(&mut events).await.connection, Some(ids[0]), "on the same connection");
+    layer.shutdown().await;
+}
+
+#[tokio::test]
+async fn rfc5626_5_3_a_message_sent_on_a_connection_goes_over_it_or_fails_once_it_is_closed() {
+    let (layer, mut events) = bind(udp_tcp_config()).await;
+    let server = layer.local_addr(Transport::Tcp).expect("TCP bound");
+    let mut phone = TcpStream::connect(server).await.expect("connect");
+    let request = options("SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bK-flow", "flow-1", "");
+    phone.write_all(request.as_bytes()).await.expect("write");
+    let id = next_incoming(&mut events).await.connection.expect("a stream connection");
+    let message = parse(&options("SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-back", "flow-2", ""));
+    let sent = layer.send_on(id, message.clone()).await.expect("sent over the connection");
+    assert_eq!((sent.connection, sent.remote), (Some(id), phone.local_addr().expect("addr")));
+    read_until(&mut phone, b"Call-ID: flow-2\r\n").await;
+
+    drop(phone);
+    // The layer notices the close when it reads the end of the stream; until then a write may still succeed.
+    let mut outcome = Ok(sent);
+    for _ in 0..50 {
+        outcome = layer.send_on(id, message.clone()).await;
+        if outcome.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let err = outcome.expect_err("the connection is gone");
+    assert!(matches!(err, Error::ConnectionClosed(closed) if closed == id), "{err}");
+    assert!(err.is_transport_failure());
+    assert_eq!(layer.connection_count(), 0, "no connection was opened in its place");
     layer.shutdown().await;
 }
 

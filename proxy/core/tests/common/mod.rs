@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use carillon_proxy_core::{Action, BranchId, ContextId, Handled, Listener, ListenerId, NextHop, Proxy, ProxyConfig};
+use carillon_proxy_core::{
+    Action, BranchId, ContextId, Flow, Handled, Listener, ListenerId, NextHop, Proxy, ProxyConfig,
+};
 use carillon_sip::target::Transport;
 use carillon_sip::transaction::Event;
 use carillon_sip::{Message, StatusCode};
@@ -31,6 +33,11 @@ pub(crate) fn config() -> ProxyConfig {
     config.aliases = vec!["proxy.campus.example".into()];
     config.domains = vec!["campus.example".into()];
     config
+}
+
+/// The flow of Alice's phone on listener `inbound`: 192.0.2.1:5060, where its Contact says it is.
+pub(crate) fn alice(inbound: ListenerId) -> Flow {
+    Flow { listener: inbound, remote: "192.0.2.1:5060".parse().expect("address"), connection: None }
 }
 
 /// Parses test text written with `\n` line ends.
@@ -90,10 +97,16 @@ impl Harness {
         Harness { proxy, ..Harness::new() }
     }
 
-    /// Hands `request` to the proxy as received on `inbound`, then polls the actions.
+    /// Hands `request` to the proxy as received on `inbound` from Alice's phone (192.0.2.1:5060, the address its
+    /// Contact names), then polls the actions.
     pub(crate) fn receive(&mut self, request: Message, inbound: ListenerId) -> Handled {
+        self.receive_over(request, alice(inbound))
+    }
+
+    /// Hands `request` to the proxy as received over `source`, then polls the actions.
+    pub(crate) fn receive_over(&mut self, request: Message, source: Flow) -> Handled {
         self.random = self.random.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let handled = self.proxy.handle_request(self.now, request, inbound, self.random);
+        let handled = self.proxy.handle_request(self.now, request, source, self.random);
         self.poll();
         handled
     }

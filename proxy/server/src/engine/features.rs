@@ -368,8 +368,7 @@ impl Engine {
         else {
             return false;
         };
-        let (target, server_name, alternatives) =
-            (client.target, client.server_name.clone(), client.alternatives.clone());
+        let (hop, alternatives) = (client.hop.clone(), client.alternatives.clone());
         let cnonce: [u8; 16] = rand::random();
         let answering =
             Answering { nonces: &mut self.features.nonces, cnonce: &cnonce, seal_key: self.features.policy.seal_key() };
@@ -384,7 +383,7 @@ impl Engine {
                     call.mark_retried(branch);
                 }
                 self.superseded.insert(key.clone());
-                self.start_client(now, Purpose::Branch(context, branch), retry, target, server_name, alternatives);
+                self.start_client(now, Purpose::Branch(context, branch), retry, hop, alternatives);
                 true
             }
             Err(why) => {
