@@ -80,7 +80,7 @@ pub use registrations::{
 };
 pub use routes::{
     CallCategory, CallPermissions, EmergencyRoute, OutboundRoute, RouteTrunk, Trunk, TrunkKind, calling_permissions,
-    emergency_route, outbound_route,
+    emergency_route, outbound_route, trunk_by_name,
 };
 pub use seed::{DEMO_DOMAIN, DemoCampus, DemoLine, FIRST_EXTENSION, MAX_DEMO_USERS, seed_demo};
 

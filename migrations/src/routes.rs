@@ -287,6 +287,60 @@ pub async fn emergency_route(executor: impl PgExecutor<'_>, dialled: &str) -> Re
     Ok(Some(EmergencyRoute { trunk_id: row.id, trunk: trunk_from_row!(row), number: row.number, dial_as: row.dial_as }))
 }
 
+/// The columns of `trunks` a [`Trunk`] is made of, read by a query checked at run time.
+type TrunkColumns = (
+    String,
+    String,
+    String,
+    Option<i32>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
+
+/// The trunk named `name` (ignoring case, enabled or not: a call already going through it must be able to end),
+/// `None` when there is none. For requests of a dialog through a trunk, which name the trunk but no route.
+pub async fn trunk_by_name(executor: impl PgExecutor<'_>, name: &str) -> Result<Option<Trunk>> {
+    let row: Option<TrunkColumns> = sqlx::query_as(
+        "SELECT name, kind, host, port, transport, auth_username, auth_realm, auth_ha1_md5, auth_ha1_sha256,
+                auth_password_sealed
+         FROM trunks WHERE lower(name) = lower($1)",
+    )
+    .bind(name)
+    .fetch_optional(executor)
+    .await?;
+    let Some(columns) = row else { return Ok(None) };
+    struct Row {
+        name: String,
+        kind: String,
+        host: String,
+        port: Option<i32>,
+        transport: Option<String>,
+        auth_username: Option<String>,
+        auth_realm: Option<String>,
+        auth_ha1_md5: Option<String>,
+        auth_ha1_sha256: Option<String>,
+        auth_password_sealed: Option<Vec<u8>>,
+    }
+    let (name, kind, host, port, transport, auth_username, auth_realm, auth_ha1_md5, auth_ha1_sha256, sealed) = columns;
+    let row = Row {
+        name,
+        kind,
+        host,
+        port,
+        transport,
+        auth_username,
+        auth_realm,
+        auth_ha1_md5,
+        auth_ha1_sha256,
+        auth_password_sealed: sealed,
+    };
+    Ok(Some(trunk_from_row!(row)))
+}
+
 fn trunk_ha1(hash: HashFunction, hex: Option<&str>) -> Result<Option<Ha1>> {
     hex.map(|hex| {
         Ha1::from_hex(hash, hex)

@@ -434,6 +434,29 @@ async fn outbound_routes_pick_the_longest_prefix_then_priority_then_cost() {
 }
 
 #[tokio::test]
+async fn a_trunk_is_found_by_its_name_ignoring_case_even_when_disabled() {
+    let pool = common::migrated_database().await;
+    let itsp = carillon_db::Trunk {
+        name: "ITSP-by-name".into(),
+        kind: carillon_db::TrunkKind::Provider,
+        host: "[2001:db8::5]".into(),
+        port: Some(5080),
+        transport: Some(Transport::Tcp),
+        auth_username: Some("campus-account".into()),
+        auth_realm: Some("sip.example.net".into()),
+        auth_ha1_md5: Some(Ha1::compute(HashFunction::Md5, "campus-account", "sip.example.net", "s3cret")),
+        auth_ha1_sha256: Some(Ha1::compute(HashFunction::Sha256, "campus-account", "sip.example.net", "s3cret")),
+        auth_password_sealed: Some(vec![1; 40]),
+    };
+    carillon_db::add_trunk(&pool, &itsp).await.expect("trunk");
+    carillon_db::add_trunk(&pool, &common::gateway("other-gw")).await.expect("trunk");
+    sqlx::query("UPDATE trunks SET enabled = false").execute(&pool).await.expect("disable");
+    let found = carillon_db::trunk_by_name(&pool, "itsp-BY-name").await.expect("lookup");
+    assert_eq!(found, Some(itsp), "every column reads back");
+    assert_eq!(carillon_db::trunk_by_name(&pool, "nobody").await.expect("lookup"), None);
+}
+
+#[tokio::test]
 async fn emergency_numbers_route_to_their_gateway_even_when_it_is_disabled() {
     let pool = common::migrated_database().await;
     let gateway = carillon_db::add_trunk(&pool, &common::gateway("e911")).await.expect("gateway");

@@ -95,6 +95,8 @@ pub(crate) enum Completion {
     ResolvedAck { message: Message, targets: Option<TargetList> },
     /// A send failed.
     SendFailed { key: TransactionKey },
+    /// The trunk whose challenge of a dialog's request is held, read by its name.
+    DialogTrunk { pending: Box<features::DialogChallenge>, lookup: Lookup<carillon_db::Trunk> },
 }
 
 /// A line's credentials as cached, with the listener connection they were read under.
@@ -404,6 +406,7 @@ impl Engine {
             }
             Completion::EmergencyRoutes(routes) => self.emergency_routes_read(now, routes),
             Completion::SendFailed { key } => self.transactions.transport_error(now, &key),
+            Completion::DialogTrunk { pending, lookup } => self.dialog_trunk_read(now, *pending, lookup),
         }
         self.flush(now);
     }
@@ -572,7 +575,10 @@ impl Engine {
 
     fn proxy_ack(&mut self, now: Instant, ack: Message, source: Flow) {
         match self.proxy.handle_request(now, ack, source, rand::random()) {
-            Handled::Forward { message, target } => self.forward_stateless(message, target),
+            Handled::Forward { mut message, target } => {
+                self.shift_ack(&mut message, &target);
+                self.forward_stateless(message, target);
+            }
             Handled::Respond(_) | Handled::Context(_) | Handled::Drop => {}
         }
     }
@@ -581,7 +587,7 @@ impl Engine {
         match action {
             Action::NeedTargets { request } => self.need_targets(now, context, request),
             Action::Forward { branch, message, target } => {
-                if let Some(message) = self.gate_forward(now, context, branch, message) {
+                if let Some(message) = self.gate_forward(now, context, branch, message, &target) {
                     self.forward(now, context, branch, message, target);
                 }
             }

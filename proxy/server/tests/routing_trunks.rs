@@ -362,3 +362,155 @@ async fn a_sha256_challenge_is_answered_from_the_sealed_password_rfc8760() {
     assert_eq!(routing_support::final_answer(&caller, &invite).await.status(), Some(StatusCode::BUSY_HERE));
     service.stop().await;
 }
+
+/// A provider's trunk at `port` with the MD5 HA1 of `acct-17`/`password` for `realm`.
+fn ha1_trunk(name: &str, port: u16, realm: &str, password: &str) -> Trunk {
+    let mut t = trunk(name, "127.0.0.1", Some(port));
+    t.auth_username = Some("acct-17".into());
+    t.auth_realm = Some(realm.into());
+    t.auth_ha1_md5 =
+        Some(carillon_sip::auth::Ha1::compute(carillon_sip::auth::HashFunction::Md5, "acct-17", realm, password));
+    t
+}
+
+/// SIPp as a provider that challenges the INVITE and the requests of its dialog, checking every CSeq
+/// (`uas-digest-in-dialog.xml`).
+fn trunk_challenging_in_dialog(port: u16, realm: &str, password: &str) -> SippProcess {
+    Sipp::scenario_file(common::data("uas-digest-in-dialog.xml"), None)
+        .local_port(port)
+        .calls(1)
+        .key("user", "acct-17")
+        .key("password", password)
+        .key("realm", realm)
+        .timeout(Duration::from_secs(40))
+        .trace_messages()
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start sipp (Debian package sip-tester): {e}"))
+}
+
+/// The provider's outcome: one complete call, every CSeq as expected; and the BYE it challenged with a 407 sent
+/// again with Proxy-Authorization credentials that verify against `acct-17`/`password` of `realm` for the nonce
+/// it issued (SIPp 3.6 verifies only Authorization itself).
+fn provider_completed(provider: &mut SippProcess, realm: &str, password: &str) {
+    use carillon_sip::auth::{Credentials, Ha1, HashFunction, QopAuth, ResponseInput};
+    let outcome = tokio::task::block_in_place(|| provider.wait(WAIT)).expect("sipp ran");
+    let trace = outcome.messages.as_deref().unwrap_or("");
+    assert_eq!((outcome.exit_code, outcome.successful_calls), (Some(0), 1), "{}\n{trace}", outcome.stderr_tail);
+    let ha1 = Ha1::compute(HashFunction::Md5, "acct-17", realm, password);
+    let byes: Vec<&str> =
+        trace.split("\n\n").filter(|m| m.starts_with("BYE ") && m.contains("\nProxy-Authorization:")).collect();
+    assert_eq!(byes.len(), 1, "one BYE with credentials:\n{trace}");
+    let value = byes[0].lines().find_map(|l| l.strip_prefix("Proxy-Authorization:")).expect("the credentials").trim();
+    let credentials = Credentials::parse(value, HeaderName::ProxyAuthorization).expect("parsed credentials");
+    let digest = credentials.as_digest().expect("Digest credentials");
+    assert_eq!((digest.username.as_ref(), digest.realm.as_ref()), ("acct-17", realm));
+    assert!(digest.nonce.contains("bye"), "the nonce of the BYE's 407: {value}");
+    let input = ResponseInput {
+        algorithm: Algorithm::Md5,
+        nonce: &digest.nonce,
+        qop: Some(QopAuth {
+            nonce_count: digest.nonce_count.expect("nc"),
+            cnonce: digest.cnonce.as_deref().expect("cnonce"),
+        }),
+        method: "BYE",
+        uri: &digest.uri,
+    };
+    let expected = input.response(&ha1).expect("an MD5 response");
+    assert_eq!(digest.response.as_ref(), expected.as_str(), "the digest response verifies: {value}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_s_challenge_of_the_bye_is_answered_with_the_next_cseq_and_the_call_ends_rfc3261_22_2() {
+    let campus = Campus::new().await;
+    set_class(&campus.pool, "4000", "faculty").await;
+    let service = Running::start(config(&campus)).await;
+    let port = common::free_udp_port();
+    let realm = "voip.provider.invalid";
+    let mut provider = trunk_challenging_in_dialog(port, realm, "trunk-secret-17");
+    add_route(&campus, "1616", &[ha1_trunk("itsp", port, realm, "trunk-secret-17")]).await;
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+
+    let invite = call(&mut caller, "916165551234").await;
+    let call_id = invite.call_id().expect("Call-ID").to_owned();
+    let ok = final_response(&caller).await;
+    assert_eq!(ok.status(), Some(StatusCode::OK), "{ok:?}");
+    let ack = common::in_dialog(&mut caller, "ACK", &ok, &call_id, 2);
+    caller.send(&ack).await;
+    let bye = common::in_dialog(&mut caller, "BYE", &ok, &call_id, 3);
+    let answer = caller.transact(&bye).await;
+    assert_eq!(answer.status(), Some(StatusCode::OK), "the trunk accepted the BYE with credentials: {answer:?}");
+    assert_eq!(answer.header(HeaderName::CSeq), Some("3 BYE"), "the caller's own CSeq in the answer");
+    provider_completed(&mut provider, realm, "trunk-secret-17");
+    let (disposition, dstchannel) = call_record(&campus, &call_id).await;
+    assert_eq!((disposition.as_str(), dstchannel.as_str()), ("ANSWERED", "itsp"));
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_s_challenge_of_a_re_invite_shifts_the_dialog_s_cseq_for_its_ack_and_the_bye_rfc3261_22_2() {
+    let campus = Campus::new().await;
+    set_class(&campus.pool, "4000", "faculty").await;
+    let service = Running::start(config(&campus)).await;
+    let port = common::free_udp_port();
+    let realm = "voip.provider.invalid";
+    let mut provider = trunk_challenging_in_dialog(port, realm, "trunk-secret-17");
+    add_route(&campus, "1616", &[ha1_trunk("itsp", port, realm, "trunk-secret-17")]).await;
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+
+    let invite = call(&mut caller, "916165551234").await;
+    let call_id = invite.call_id().expect("Call-ID").to_owned();
+    let ok = final_response(&caller).await;
+    assert_eq!(ok.status(), Some(StatusCode::OK), "{ok:?}");
+    let ack = common::in_dialog(&mut caller, "ACK", &ok, &call_id, 2);
+    caller.send(&ack).await;
+    // Hold: a re-INVITE (without an offer: the trunk offers in its 200, the caller answers in the ACK).
+    let reinvite = common::in_dialog(&mut caller, "INVITE", &ok, &call_id, 3);
+    caller.send(&reinvite).await;
+    let answer = final_response(&caller).await;
+    assert_eq!(answer.status(), Some(StatusCode::OK), "the trunk accepted the re-INVITE with credentials: {answer:?}");
+    assert_eq!(answer.header(HeaderName::CSeq), Some("3 INVITE"), "the caller's own CSeq in the answer");
+    let ack = common::in_dialog(&mut caller, "ACK", &ok, &call_id, 3);
+    caller.send(&ack).await;
+    let bye = common::in_dialog(&mut caller, "BYE", &ok, &call_id, 4);
+    let answer = caller.transact(&bye).await;
+    assert_eq!(answer.status(), Some(StatusCode::OK), "{answer:?}");
+    assert_eq!(answer.header(HeaderName::CSeq), Some("4 BYE"));
+    provider_completed(&mut provider, realm, "trunk-secret-17");
+    let (disposition, dstchannel) = call_record(&campus, &call_id).await;
+    assert_eq!((disposition.as_str(), dstchannel.as_str()), ("ANSWERED", "itsp"), "one call, hold included");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_bye_of_a_call_through_a_trunk_still_reaches_it_and_its_challenge_is_answered() {
+    let campus = Campus::new().await;
+    set_class(&campus.pool, "4000", "faculty").await;
+    // Fixed ports and the same nonce secret file for both runs: the route set of the call names the first run.
+    let mut config = config(&campus);
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free TCP port");
+    config.sip.listen = vec![format!("udp:127.0.0.1:{}", common::free_udp_port()), format!("tcp:{tcp}")];
+    let service = Running::start(config.clone()).await;
+    let port = common::free_udp_port();
+    let realm = "voip.provider.invalid";
+    let mut provider = trunk_challenging_in_dialog(port, realm, "trunk-secret-17");
+    add_route(&campus, "1616", &[ha1_trunk("itsp", port, realm, "trunk-secret-17")]).await;
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+    let invite = call(&mut caller, "916165551234").await;
+    let call_id = invite.call_id().expect("Call-ID").to_owned();
+    let ok = final_response(&caller).await;
+    assert_eq!(ok.status(), Some(StatusCode::OK), "{ok:?}");
+    let ack = common::in_dialog(&mut caller, "ACK", &ok, &call_id, 2);
+    caller.send(&ack).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    service.stop().await;
+
+    // The new run knows nothing of the call or the trunk: the route token of the trunk's Record-Route entry names
+    // it, and its account is read from the database when it challenges.
+    let service = Running::start(config).await;
+    let bye = common::in_dialog(&mut caller, "BYE", &ok, &call_id, 3);
+    let answer = caller.transact(&bye).await;
+    assert_eq!(answer.status(), Some(StatusCode::OK), "{answer:?}");
+    assert_eq!(answer.header(HeaderName::CSeq), Some("3 BYE"));
+    provider_completed(&mut provider, realm, "trunk-secret-17");
+    service.stop().await;
+}

@@ -26,6 +26,18 @@
 //! after the answer) is a failure of the trunk: the core is told the branch could not be
 //! sent (a 503 stand-in, so the next trunk is tried and the caller never gets the trunk's 407, which it could not
 //! answer).
+//!
+//! # Requests of a dialog through a trunk
+//!
+//! A target through a trunk is tagged with the trunk's name ([`carillon_proxy_core::Target::tag`]); the proxy core
+//! writes the tag into the route token of its Record-Route entry facing the trunk, so every later request of the
+//! dialog from the caller's side comes back from the core with it ([`carillon_proxy_core::NextHop::tag`]): no state
+//! is kept per call to know that a BYE or re-INVITE goes to a trunk, and a forged tag fails the token's MAC. A
+//! challenge of such a request is answered with the trunk's credentials (the account is kept from the call's
+//! routing, or read by name when this node has not routed through the trunk since it started), once, with the next
+//! CSeq number; the dialog's shift is then applied to its later requests towards the trunk and taken off their
+//! responses ([`crate::routing::trunk::CSeqOffsets`]). A challenge that cannot be answered is a failure of the
+//! request (500 to the caller), as for the INVITE.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,17 +45,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use carillon_db::{CallPermissions, EmergencyRoute, LineCredentials};
-use carillon_proxy_core::{BranchId, ContextId, Target as ProxyTarget, Targets};
+use carillon_proxy_core::{BranchId, ContextId, NextHop, Target as ProxyTarget, Targets};
 use carillon_registrar::Aor;
 use carillon_sip::auth::ClientNonceState;
+use carillon_sip::target::TargetList;
 use carillon_sip::transaction::{Event, Timer, Transaction, TransactionKey};
 use carillon_sip::uri::{SipUri, Uri};
 use carillon_sip::{HeaderName, Message, Method};
 use sqlx::PgPool;
 use tracing::{debug, info, warn};
 
-use super::{Completion, Engine, LOOKUP_TIMEOUT, Lookup, Purpose, bounded};
-use crate::routing::trunk::{Answering, is_challenge};
+use super::{Completion, Engine, Hop, LOOKUP_TIMEOUT, Lookup, Purpose, bounded};
+use crate::routing::trunk::{Answering, CSeqOffsets, TrunkAccount, ends_dialog, is_challenge, shift_cseq};
 use crate::routing::{
     Call, CallRoute, Caller, Decision, Destination, Directory, Dispatch, EmergencyTable, Found, Outcome, Policy, decide,
 };
@@ -75,6 +88,37 @@ pub(crate) struct Features {
     calls: HashMap<ContextId, CallRoute>,
     /// Nonce counts of the trunks' challenges.
     nonces: ClientNonceState,
+    /// The accounts of the trunks calls were routed through, by lower-case name, for the challenges of their
+    /// dialogs' requests. Bounded by the trunks provisioned.
+    trunk_accounts: HashMap<Box<str>, Arc<TrunkAccount>>,
+    /// The requests of dialogs going to a trunk, by context.
+    dialogs: HashMap<ContextId, DialogRequest>,
+    /// The CSeq shifts of dialogs through trunks.
+    offsets: CSeqOffsets,
+}
+
+/// A request of a dialog the engine forwards towards a trunk.
+#[derive(Debug)]
+struct DialogRequest {
+    /// The trunk's name, from the route token.
+    trunk: String,
+    /// How far its CSeq was moved from the caller's.
+    shift: u32,
+    /// Whether a challenge was answered already (a second one is not).
+    answered: bool,
+}
+
+/// What answering a challenge of a dialog's request needs, carried through a lookup of the trunk's account.
+#[derive(Debug)]
+pub(crate) struct DialogChallenge {
+    context: ContextId,
+    branch: BranchId,
+    /// The challenged request as sent, and where it went.
+    sent: Message,
+    hop: Hop,
+    /// The client transaction that was challenged.
+    key: TransactionKey,
+    challenge: Message,
 }
 
 impl Features {
@@ -88,6 +132,9 @@ impl Features {
             emergency_reading: false,
             calls: HashMap::new(),
             nonces: ClientNonceState::new(),
+            trunk_accounts: HashMap::new(),
+            dialogs: HashMap::new(),
+            offsets: CSeqOffsets::default(),
         }
     }
 }
@@ -119,6 +166,8 @@ impl Engine {
     pub(super) fn features_housekeeping(&mut self, now: Instant) {
         let contexts = &self.contexts;
         self.features.calls.retain(|id, _| contexts.contains_key(id));
+        self.features.dialogs.retain(|id, _| contexts.contains_key(id));
+        self.features.offsets.expire(now, crate::records::MAX_CALL_LENGTH);
         let features = &self.features;
         let due =
             features.emergency_read_at.is_none_or(|at| now.saturating_duration_since(at) >= features.emergency_refresh);
@@ -274,22 +323,44 @@ impl Engine {
                 if plan.needs_following() {
                     self.features.calls.insert(context, CallRoute::new(&plan));
                 }
+                for trunk in plan.sets.iter().flat_map(|s| &s.targets).filter_map(|t| t.trunk.as_ref()) {
+                    self.features.trunk_accounts.insert(trunk.name.to_lowercase().into(), Arc::clone(trunk));
+                }
                 plan.targets()
             }
         };
         self.provide(now, context, targets);
     }
 
-    /// The core forwards `message` on `branch`: the message to send, or `None` when its set's condition is not
-    /// met (the branch is reported unreachable to the core at once, which moves on).
+    /// The core forwards `message` on `branch` to `hop`: the message to send, or `None` when its set's condition
+    /// is not met (the branch is reported unreachable to the core at once, which moves on). A request of a dialog
+    /// towards a trunk gets the dialog's CSeq shift.
     pub(super) fn gate_forward(
         &mut self,
         now: Instant,
         context: ContextId,
         branch: BranchId,
         mut message: Message,
+        hop: &NextHop,
     ) -> Option<Message> {
-        let Some(call) = self.features.calls.get_mut(&context) else { return Some(message) };
+        let Some(call) = self.features.calls.get_mut(&context) else {
+            if let Some(trunk) = &hop.tag {
+                // The caller's credentials, if its phone sends them in the dialog, were for this proxy.
+                message.remove_header(HeaderName::ProxyAuthorization);
+                let shift = self.features.offsets.of(&message);
+                if shift > 0 && shift_cseq(&mut message, i64::from(shift)).is_none() {
+                    warn!(%context, trunk = %trunk, "the CSeq of a request to a trunk could not be shifted");
+                }
+                debug!(%context, trunk = %trunk, shift, method = ?message.method(), "a request of a dialog to a trunk");
+                let request = DialogRequest { trunk: trunk.clone(), shift, answered: false };
+                self.features.dialogs.insert(context, request);
+            }
+            // A BYE from either side ends the dialog and its shift (the caller's was shifted just above).
+            if ends_dialog(&message) {
+                self.features.offsets.end(&message);
+            }
+            return Some(message);
+        };
         match call.on_forward(branch, message.request_uri().unwrap_or_default()) {
             Dispatch::Skip => {
                 debug!(%context, %branch, uri = ?message.request_uri(), "target set skipped: its condition is not met");
@@ -315,6 +386,9 @@ impl Engine {
         branch: BranchId,
         event: Event,
     ) -> Option<Event> {
+        if self.features.dialogs.contains_key(&context) {
+            return self.dialog_event(now, key, context, branch, event);
+        }
         let Some(call) = self.features.calls.get_mut(&context) else { return Some(event) };
         let outcome = match &event {
             Event::Response(response) => match response.status() {
@@ -390,6 +464,140 @@ impl Engine {
                 warn!(%context, trunk = %trunk.name, %why, "trunk challenge not answered");
                 false
             }
+        }
+    }
+
+    /// An event of the client transaction `key` of a dialog's request to a trunk: its challenge answered (`None`:
+    /// the core never sees it), a challenge that cannot be answered as a transport error, responses with the
+    /// caller's CSeq number again.
+    fn dialog_event(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        context: ContextId,
+        branch: BranchId,
+        event: Event,
+    ) -> Option<Event> {
+        let Event::Response(mut response) = event else { return Some(event) };
+        let Some(request) = self.features.dialogs.get(&context) else { return Some(Event::Response(response)) };
+        let status = response.status();
+        if status.is_some_and(is_challenge) {
+            let trunk = request.trunk.clone();
+            if request.answered {
+                warn!(%context, %trunk, "a trunk challenged a request of a dialog again after its answer");
+                return Some(Event::TransportError);
+            }
+            let (Some(sent), Some(client)) =
+                (self.transactions.get(key).and_then(Transaction::request).cloned(), self.clients.get(key))
+            else {
+                return Some(Event::TransportError);
+            };
+            let pending = DialogChallenge {
+                context,
+                branch,
+                sent,
+                hop: client.hop.clone(),
+                key: key.clone(),
+                challenge: response,
+            };
+            match self.features.trunk_accounts.get(trunk.to_lowercase().as_str()).cloned() {
+                Some(account) => {
+                    if self.answer_dialog_challenge(now, pending, &account) {
+                        return None;
+                    }
+                    return Some(Event::TransportError);
+                }
+                None => {
+                    // Not routed through since this node started: its account is read, the challenge held.
+                    let (pool, completions) = (self.io.pool.clone(), self.io.completions.clone());
+                    tokio::spawn(async move {
+                        let lookup = bounded(carillon_db::trunk_by_name(&pool, &trunk)).await;
+                        let _ = completions.send(Completion::DialogTrunk { pending: Box::new(pending), lookup });
+                    });
+                    return None;
+                }
+            }
+        }
+        if request.shift > 0 && shift_cseq(&mut response, -i64::from(request.shift)).is_none() {
+            debug!(%context, "the CSeq of a trunk's response could not be shifted back");
+        }
+        Some(Event::Response(response))
+    }
+
+    /// The account of the trunk of a held challenge was read: the challenge answered, or the request failed.
+    pub(super) fn dialog_trunk_read(
+        &mut self,
+        now: Instant,
+        pending: DialogChallenge,
+        lookup: Lookup<carillon_db::Trunk>,
+    ) {
+        let (context, branch) = (pending.context, pending.branch);
+        let account = match lookup {
+            Ok(Some(trunk)) => {
+                let account = self.features.policy.trunk_account(&trunk);
+                self.features.trunk_accounts.insert(trunk.name.to_lowercase().into(), Arc::clone(&account));
+                Some(account)
+            }
+            Ok(None) => {
+                warn!(%context, "the trunk of a dialog's request is no longer provisioned: its challenge is not answered");
+                None
+            }
+            Err(e) => {
+                warn!(%context, error = %e, "the trunk of a dialog's request could not be read: its challenge is not answered");
+                None
+            }
+        };
+        if !account.is_some_and(|account| self.answer_dialog_challenge(now, pending, &account)) {
+            self.proxy.handle_branch_event(now, context, branch, Event::TransportError);
+        }
+    }
+
+    /// Sends the challenged request of a dialog again with `account`'s credentials and the next CSeq number, on a
+    /// new client transaction of the same branch, and remembers the dialog's shift. Returns whether it did.
+    fn answer_dialog_challenge(&mut self, now: Instant, pending: DialogChallenge, account: &TrunkAccount) -> bool {
+        let DialogChallenge { context, branch, sent, hop, key, challenge } = pending;
+        let cnonce: [u8; 16] = rand::random();
+        let answering =
+            Answering { nonces: &mut self.features.nonces, cnonce: &cnonce, seal_key: self.features.policy.seal_key() };
+        let retry = match account.answer_in_dialog(&sent, &challenge, answering, rand::random()) {
+            Ok(retry) => retry,
+            Err(why) => {
+                warn!(%context, trunk = %account.name, %why, "trunk challenge of a dialog's request not answered");
+                return false;
+            }
+        };
+        if !self.proxy.resend_branch(context, branch) {
+            debug!(%context, %branch, "trunk challenge not answered: the request is no longer wanted");
+            return false;
+        }
+        let Some(request) = self.features.dialogs.get_mut(&context) else { return false };
+        request.shift += 1;
+        request.answered = true;
+        let shift = request.shift;
+        if !ends_dialog(&retry) {
+            self.features.offsets.set(&retry, shift, now);
+        }
+        debug!(%context, trunk = %account.name, shift, method = ?retry.method(), "trunk challenge of a dialog's request answered");
+        let alternatives = match self.clients.get(&key) {
+            Some(client) => {
+                self.superseded.insert(key.clone());
+                client.alternatives.clone()
+            }
+            None => TargetList::default(),
+        };
+        self.start_client(now, Purpose::Branch(context, branch), retry, hop, alternatives);
+        true
+    }
+
+    /// The dialog's CSeq shift on an ACK for a 2xx going to a trunk (statelessly, RFC 3261 §16.11): the ACK carries
+    /// the number of the INVITE it acknowledges, which the trunk saw shifted.
+    pub(super) fn shift_ack(&self, ack: &mut Message, hop: &NextHop) {
+        if hop.tag.is_none() {
+            return;
+        }
+        let shift = self.features.offsets.of(ack);
+        if shift > 0 && shift_cseq(ack, i64::from(shift)).is_none() {
+            debug!("the CSeq of an ACK to a trunk could not be shifted");
         }
     }
 

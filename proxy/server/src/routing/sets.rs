@@ -58,11 +58,16 @@ impl PlannedTarget {
         PlannedTarget { target, trunk: None }
     }
 
-    /// The target as the core takes it; one through a trunk is named by the trunk in call records.
+    /// The target as the core takes it; one through a trunk is named by the trunk in call records, and tagged
+    /// with the trunk's name, so the dialog's requests towards the trunk come back with it (`NextHop::tag`) and its
+    /// challenges of them can be answered.
     fn for_core(&self) -> Target {
         match &self.trunk {
-            Some(trunk) if self.target.label.is_none() => self.target.clone().with_label(trunk.name.clone()),
-            _ => self.target.clone(),
+            Some(trunk) => {
+                let target = self.target.clone().with_tag(trunk.name.clone());
+                if target.label.is_none() { target.with_label(trunk.name.clone()) } else { target }
+            }
+            None => self.target.clone(),
         }
     }
 }
@@ -394,6 +399,15 @@ mod tests {
         let mut plan = RoutePlan::default();
         plan.push_chain(chain, Gate::Always, None);
         plan
+    }
+
+    #[test]
+    fn targets_through_a_trunk_are_named_and_tagged_by_the_trunk() {
+        let Targets::Fork(sets) = trunk_chain().targets() else { panic!("a fork") };
+        let first = &sets[0].targets[0];
+        assert_eq!((first.label.as_deref(), first.tag.as_deref()), (Some("sip:1@t1"), Some("sip:1@t1")));
+        let Targets::Fork(sets) = forwarding_plan().targets() else { panic!("a fork") };
+        assert_eq!((sets[0].targets[0].label.as_deref(), sets[0].targets[0].tag.as_deref()), (None, None));
     }
 
     #[test]

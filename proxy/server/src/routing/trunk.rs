@@ -1,5 +1,5 @@
 //! Trunks as routing uses them: the Request-URI of a call through a trunk, and answering the trunk's digest
-//! challenge with its credentials (RFC 3261 §22.2, §22.3).
+//! challenge with its credentials (RFC 3261 §22.2, §22.3), for the INVITE and for the requests of the dialog.
 //!
 //! A trunk's credentials are HA1 values for one realm (`auth_realm`), which answer only challenges of that realm
 //! with an algorithm of a stored HA1 (SHA-256 preferred over MD5), and/or the sealed password
@@ -8,20 +8,32 @@
 //! A password that cannot be unsealed (no key configured, another key, a changed envelope) makes the challenge
 //! unanswerable like any other: the trunk counts as failed and the next one is tried.
 //!
-//! The request sent again with credentials is a new client transaction (a new Via branch) with the same CSeq
+//! # CSeq
+//!
+//! The INVITE sent again with credentials is a new client transaction (a new Via branch) with the same CSeq
 //! number. RFC 3261 §22.2 asks for an incremented CSeq, but the proxy is not the user agent: the caller's dialog
 //! goes on with the caller's CSeq numbers (its ACK for a 2xx carries the INVITE's number, its BYE the next
 //! one), which a trunk that saw a higher INVITE CSeq would refuse. Keeping the number is what deployed proxies
-//! do when they answer challenges on a caller's behalf, and trunks accept it because the first transaction has
-//! ended.
+//! do when they answer challenges on a caller's behalf, and trunks accept it because no dialog exists yet at
+//! their end: the challenge ended the first transaction without one.
+//!
+//! A request inside the dialog (BYE, re-INVITE, UPDATE, INFO, REFER...) is different: the trunk's end of the dialog
+//! has seen its CSeq, and RFC 3261 §12.2.2 lets it refuse any number not above the last one (pjsip-based servers
+//! answer 500, Asterisk's chan_sip takes an equal number for a retransmission and repeats its challenge). So the
+//! request sent again with credentials carries the next number, as RFC 3261 §22.2 says and as Kamailio's
+//! `uac_auth()` does, and from then on the dialog's requests from the caller towards the trunk are shifted by the
+//! same amount, their responses shifted back before they go to the caller, as Kamailio's dialog module does with
+//! `track_cseq_updates`: [`CSeqOffsets`] remembers the shift of each such dialog, and only of those. A BYE ends the
+//! dialog, so a challenged BYE leaves nothing to remember.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use carillon_db::Trunk;
 use carillon_db::seal::SealKey;
 use carillon_sip::auth::{Account, Challenge, Challenger, ClientNonceState, Ha1, Secret, select_challenges};
-use carillon_sip::{Message, StatusCode};
+use carillon_sip::{HeaderName, Message, Method, StatusCode};
 
 /// A trunk a target goes through: its name (for logs and call records), how long it has to answer at all, and
 /// what it takes to answer its challenges.
@@ -172,6 +184,91 @@ impl TrunkAccount {
     }
 }
 
+impl TrunkAccount {
+    /// A request of a dialog through this trunk (as sent to it) again, answering `challenge`: like
+    /// [`TrunkAccount::answer`], with the next CSeq number (see the module documentation).
+    pub(crate) fn answer_in_dialog(
+        &self,
+        request: &Message,
+        challenge: &Message,
+        answering: Answering<'_>,
+        unique: u64,
+    ) -> Result<Message, Unanswerable> {
+        let mut retry = self.answer(request, challenge, answering, unique)?;
+        shift_cseq(&mut retry, 1).ok_or(Unanswerable::Malformed)?;
+        Ok(retry)
+    }
+}
+
+/// Moves the CSeq number of `message` by `by` (down when negative), keeping the method as written. Returns the
+/// new number; `None` (the message unchanged) when it has no usable CSeq or the number would leave 0..2^31.
+pub(crate) fn shift_cseq(message: &mut Message, by: i64) -> Option<u32> {
+    let cseq = message.cseq().ok()?;
+    let seq = u32::try_from(i64::from(cseq.seq) + by).ok().filter(|n| *n < 1 << 31)?;
+    let value = format!("{seq} {}", cseq.method_text);
+    message.set_header(HeaderName::CSeq, &value);
+    Some(seq)
+}
+
+/// How many dialogs [`CSeqOffsets`] remembers at most; beyond that it forgets them all (a dialog forgotten sends
+/// its caller's numbers unshifted, which the trunk refuses: a failure of one request, not of the proxy).
+const MAX_SHIFTED_DIALOGS: usize = 10_000;
+
+/// The CSeq shift of each dialog through a trunk whose in-dialog request was challenged and answered with a higher
+/// number (see the module documentation), by Call-ID and the From tag of the caller's requests towards the trunk.
+#[derive(Debug, Default)]
+pub(crate) struct CSeqOffsets {
+    dialogs: HashMap<(Box<str>, Box<str>), (u32, Instant)>,
+}
+
+impl CSeqOffsets {
+    /// The shift of the dialog of `request` (a request from the caller's side): 0 for most dialogs.
+    pub(crate) fn of(&self, request: &Message) -> u32 {
+        dialog_key(request, HeaderName::From).and_then(|key| self.dialogs.get(&key)).map_or(0, |(by, _)| *by)
+    }
+
+    /// From `now` on, the dialog of `request` (from the caller's side) is shifted by `by`.
+    pub(crate) fn set(&mut self, request: &Message, by: u32, now: Instant) {
+        let Some(key) = dialog_key(request, HeaderName::From) else { return };
+        if self.dialogs.len() >= MAX_SHIFTED_DIALOGS && !self.dialogs.contains_key(&key) {
+            self.dialogs.clear();
+        }
+        self.dialogs.insert(key, (by, now));
+    }
+
+    /// The dialog of `bye` ended, whichever side sent it.
+    pub(crate) fn end(&mut self, bye: &Message) {
+        for side in [HeaderName::From, HeaderName::To] {
+            if let Some(key) = dialog_key(bye, side) {
+                self.dialogs.remove(&key);
+            }
+        }
+    }
+
+    /// Forgets dialogs shifted longer than `longest` ago (calls whose BYE never passed).
+    pub(crate) fn expire(&mut self, now: Instant, longest: Duration) {
+        self.dialogs.retain(|_, (_, since)| now.saturating_duration_since(*since) < longest);
+    }
+
+    /// How many dialogs are shifted.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.dialogs.len()
+    }
+}
+
+/// The Call-ID and the tag in `side` (From or To) of a request.
+fn dialog_key(request: &Message, side: HeaderName) -> Option<(Box<str>, Box<str>)> {
+    let call_id = request.call_id().ok()?;
+    let address = if side == HeaderName::From { request.from().ok()? } else { request.to().ok()? };
+    Some((call_id.into(), address.tag()?.into()))
+}
+
+/// Whether a request of a dialog leaves the dialog's CSeq shift behind it: a BYE ends the dialog.
+pub(crate) fn ends_dialog(request: &Message) -> bool {
+    request.method() == Some(&Method::Bye)
+}
+
 /// What answering a trunk's challenge takes besides the trunk's account.
 #[derive(Debug)]
 pub(crate) struct Answering<'a> {
@@ -287,6 +384,67 @@ mod tests {
             Some(StoredUser { username: "acct", ha1: &stored }),
         );
         assert!(verdict.is_authenticated(), "{verdict:?}");
+    }
+
+    /// A BYE of the dialog of `invite()` from the caller's side (From tag `a`, the trunk's To tag `t`), CSeq `cseq`.
+    fn bye(cseq: u32) -> Message {
+        let text = format!(
+            "BYE sip:gw@192.0.2.50:5070 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK0123456789abcdef.0000000000000002\r\n\
+             Max-Forwards: 69\r\nFrom: <sip:4000@campus.test>;tag=a\r\nTo: <sip:916175551234@campus.test>;tag=t\r\n\
+             Call-ID: c1\r\nCSeq: {cseq}  BYE\r\nContent-Length: 0\r\n\r\n"
+        );
+        Message::parse(bytes::Bytes::from(text)).expect("valid BYE")
+    }
+
+    #[test]
+    fn an_in_dialog_request_is_answered_with_the_next_cseq_rfc3261_22_2() {
+        let request = bye(3);
+        let challenge = challenge_from(&server("itsp.example"), &request, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+        let account = TrunkAccount::of(&trunk("itsp.example", "s3cret"));
+        let retry = account
+            .answer_in_dialog(&request, &challenge, with(&mut ClientNonceState::new(), None), 7)
+            .expect("answerable");
+        assert_eq!(retry.header(HeaderName::CSeq), Some("4 BYE"), "the next number, the method as written");
+        assert!(retry.header(HeaderName::ProxyAuthorization).is_some());
+        assert_ne!(retry.top_via().expect("Via").branch(), request.top_via().expect("Via").branch());
+    }
+
+    #[test]
+    fn cseq_shifts_stay_within_the_numbers_rfc3261_allows() {
+        let mut m = bye(3);
+        assert_eq!(shift_cseq(&mut m, 2), Some(5));
+        assert_eq!(m.cseq().expect("CSeq").seq, 5);
+        assert_eq!(shift_cseq(&mut m, -5), Some(0));
+        assert_eq!(shift_cseq(&mut m, -1), None, "below 0");
+        assert_eq!(m.cseq().expect("CSeq").seq, 0, "left unchanged");
+        let mut m = bye((1 << 31) - 1);
+        assert_eq!(shift_cseq(&mut m, 1), None, "2^31 and above are not CSeq numbers");
+    }
+
+    #[test]
+    fn dialogs_keep_their_shift_until_their_bye_or_their_age_ends_it() {
+        let start = Instant::now();
+        let mut offsets = CSeqOffsets::default();
+        assert_eq!(offsets.of(&bye(3)), 0);
+        offsets.set(&bye(3), 1, start);
+        assert_eq!(offsets.of(&bye(9)), 1, "any request of the dialog from the caller's side");
+        let from_trunk = Message::parse(bytes::Bytes::from(
+            String::from_utf8(bye(2).to_bytes().to_vec())
+                .expect("UTF-8")
+                .replace("From: <sip:4000@campus.test>;tag=a", "From: <sip:916175551234@campus.test>;tag=t")
+                .replace("To: <sip:916175551234@campus.test>;tag=t", "To: <sip:4000@campus.test>;tag=a"),
+        ))
+        .expect("valid BYE");
+        assert_eq!(offsets.of(&from_trunk), 0, "the trunk's own requests keep its numbers");
+        offsets.end(&from_trunk);
+        assert_eq!(offsets.len(), 0, "a BYE from either side ends the dialog");
+        offsets.set(&bye(3), 2, start);
+        offsets.expire(start + Duration::from_secs(60), Duration::from_secs(3600));
+        assert_eq!(offsets.len(), 1);
+        offsets.expire(start + Duration::from_secs(3600), Duration::from_secs(3600));
+        assert_eq!(offsets.len(), 0);
+        assert!(ends_dialog(&bye(1)) && !ends_dialog(&invite()));
     }
 
     #[test]
