@@ -419,28 +419,44 @@ fn provider_completed(provider: &mut SippProcess, realm: &str, password: &str) {
     assert_eq!(digest.response.as_ref(), expected.as_str(), "the digest response verifies: {value}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_trunk_s_challenge_of_the_bye_is_answered_with_the_next_cseq_and_the_call_ends_rfc3261_22_2() {
-    let campus = Campus::new().await;
-    set_class(&campus.pool, "4000", "faculty").await;
-    let service = Running::start(config(&campus)).await;
-    let port = common::free_udp_port();
-    let realm = "voip.provider.invalid";
-    let mut provider = trunk_challenging_in_dialog(port, realm, "trunk-secret-17");
-    add_route(&campus, "1616", &[ha1_trunk("itsp", port, realm, "trunk-secret-17")]).await;
-    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
+/// The realm of the trunk that challenges requests inside a call.
+const REALM: &str = "voip.provider.invalid";
 
+/// A call from 4000 to an outside number through the SIPp trunk "itsp", which challenges the requests inside the
+/// call: answered and acknowledged.
+struct TrunkCall {
+    provider: SippProcess,
+    caller: Ua,
+    call_id: String,
+    ok: Message,
+}
+
+async fn answered_call_through_a_challenging_trunk(campus: &Campus, service: &Running) -> TrunkCall {
+    let port = common::free_udp_port();
+    let provider = trunk_challenging_in_dialog(port, REALM, "trunk-secret-17");
+    add_route(campus, "1616", &[ha1_trunk("itsp", port, REALM, "trunk-secret-17")]).await;
+    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
     let invite = call(&mut caller, "916165551234").await;
     let call_id = invite.call_id().expect("Call-ID").to_owned();
     let ok = final_response(&caller).await;
     assert_eq!(ok.status(), Some(StatusCode::OK), "{ok:?}");
     let ack = common::in_dialog(&mut caller, "ACK", &ok, &call_id, 2);
     caller.send(&ack).await;
+    TrunkCall { provider, caller, call_id, ok }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trunk_s_challenge_of_the_bye_is_answered_with_the_next_cseq_and_the_call_ends_rfc3261_22_2() {
+    let campus = Campus::new().await;
+    set_class(&campus.pool, "4000", "faculty").await;
+    let service = Running::start(config(&campus)).await;
+    let TrunkCall { mut provider, mut caller, call_id, ok } =
+        answered_call_through_a_challenging_trunk(&campus, &service).await;
     let bye = common::in_dialog(&mut caller, "BYE", &ok, &call_id, 3);
     let answer = caller.transact(&bye).await;
     assert_eq!(answer.status(), Some(StatusCode::OK), "the trunk accepted the BYE with credentials: {answer:?}");
     assert_eq!(answer.header(HeaderName::CSeq), Some("3 BYE"), "the caller's own CSeq in the answer");
-    provider_completed(&mut provider, realm, "trunk-secret-17");
+    provider_completed(&mut provider, REALM, "trunk-secret-17");
     let (disposition, dstchannel) = call_record(&campus, &call_id).await;
     assert_eq!((disposition.as_str(), dstchannel.as_str()), ("ANSWERED", "itsp"));
     service.stop().await;
@@ -451,18 +467,8 @@ async fn a_trunk_s_challenge_of_a_re_invite_shifts_the_dialog_s_cseq_for_its_ack
     let campus = Campus::new().await;
     set_class(&campus.pool, "4000", "faculty").await;
     let service = Running::start(config(&campus)).await;
-    let port = common::free_udp_port();
-    let realm = "voip.provider.invalid";
-    let mut provider = trunk_challenging_in_dialog(port, realm, "trunk-secret-17");
-    add_route(&campus, "1616", &[ha1_trunk("itsp", port, realm, "trunk-secret-17")]).await;
-    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
-
-    let invite = call(&mut caller, "916165551234").await;
-    let call_id = invite.call_id().expect("Call-ID").to_owned();
-    let ok = final_response(&caller).await;
-    assert_eq!(ok.status(), Some(StatusCode::OK), "{ok:?}");
-    let ack = common::in_dialog(&mut caller, "ACK", &ok, &call_id, 2);
-    caller.send(&ack).await;
+    let TrunkCall { mut provider, mut caller, call_id, ok } =
+        answered_call_through_a_challenging_trunk(&campus, &service).await;
     // Hold: a re-INVITE (without an offer: the trunk offers in its 200, the caller answers in the ACK).
     let reinvite = common::in_dialog(&mut caller, "INVITE", &ok, &call_id, 3);
     caller.send(&reinvite).await;
@@ -475,7 +481,7 @@ async fn a_trunk_s_challenge_of_a_re_invite_shifts_the_dialog_s_cseq_for_its_ack
     let answer = caller.transact(&bye).await;
     assert_eq!(answer.status(), Some(StatusCode::OK), "{answer:?}");
     assert_eq!(answer.header(HeaderName::CSeq), Some("4 BYE"));
-    provider_completed(&mut provider, realm, "trunk-secret-17");
+    provider_completed(&mut provider, REALM, "trunk-secret-17");
     let (disposition, dstchannel) = call_record(&campus, &call_id).await;
     assert_eq!((disposition.as_str(), dstchannel.as_str()), ("ANSWERED", "itsp"), "one call, hold included");
     service.stop().await;
@@ -490,17 +496,8 @@ async fn after_a_restart_the_bye_of_a_call_through_a_trunk_still_reaches_it_and_
     let tcp = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free TCP port");
     config.sip.listen = vec![format!("udp:127.0.0.1:{}", common::free_udp_port()), format!("tcp:{tcp}")];
     let service = Running::start(config.clone()).await;
-    let port = common::free_udp_port();
-    let realm = "voip.provider.invalid";
-    let mut provider = trunk_challenging_in_dialog(port, realm, "trunk-secret-17");
-    add_route(&campus, "1616", &[ha1_trunk("itsp", port, realm, "trunk-secret-17")]).await;
-    let mut caller = Ua::new(service.udp, "4000", &campus.password("4000")).await;
-    let invite = call(&mut caller, "916165551234").await;
-    let call_id = invite.call_id().expect("Call-ID").to_owned();
-    let ok = final_response(&caller).await;
-    assert_eq!(ok.status(), Some(StatusCode::OK), "{ok:?}");
-    let ack = common::in_dialog(&mut caller, "ACK", &ok, &call_id, 2);
-    caller.send(&ack).await;
+    let TrunkCall { mut provider, mut caller, call_id, ok } =
+        answered_call_through_a_challenging_trunk(&campus, &service).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     service.stop().await;
 
@@ -511,6 +508,6 @@ async fn after_a_restart_the_bye_of_a_call_through_a_trunk_still_reaches_it_and_
     let answer = caller.transact(&bye).await;
     assert_eq!(answer.status(), Some(StatusCode::OK), "{answer:?}");
     assert_eq!(answer.header(HeaderName::CSeq), Some("3 BYE"));
-    provider_completed(&mut provider, realm, "trunk-secret-17");
+    provider_completed(&mut provider, REALM, "trunk-secret-17");
     service.stop().await;
 }
