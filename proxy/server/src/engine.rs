@@ -800,7 +800,8 @@ impl Engine {
     }
 
     /// Keeps the credential cache true to the database: what changed goes; while the listener is away nothing is
-    /// served from the cache without asking the database, and when it is back everything read before goes.
+    /// served from the cache without asking the database, and when it is back what was read before is not served
+    /// as current until read again (it stays for when the database cannot answer).
     fn line_changes(&mut self, news: LineChangeNews) {
         self.credentials_generation += 1;
         match news {
