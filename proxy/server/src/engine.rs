@@ -674,12 +674,12 @@ impl Engine {
             Err(e) => self.refuse(now, &key, &request, &e),
             Ok(None) => self.challenge(now, &key, &request, Challenger::UserAgent, false),
             Ok(Some(credentials)) => {
-                let username = credentials.username.to_string();
-                let generation = self.credentials_generation;
-                if let Some(line) = self.current_credentials(&username) {
-                    self.finish_register(now, &key, &request, Ok(Some(line)), generation);
+                if let Some(line) = self.current_credentials(&credentials.username) {
+                    self.register_against(now, &key, &request, &credentials, Some(line));
                     return;
                 }
+                let username = credentials.username.to_string();
+                let generation = self.credentials_generation;
                 let (pool, completions, realm) =
                     (self.io.pool.clone(), self.io.completions.clone(), self.settings.digest.realm().to_owned());
                 tokio::spawn(async move {
@@ -707,7 +707,19 @@ impl Engine {
             return;
         };
         let line = self.line_from(lookup, &credentials, generation);
-        let verdict = self.verify(request, &credentials, line.as_ref());
+        self.register_against(now, key, request, &credentials, line);
+    }
+
+    /// Verifies a REGISTER's `credentials` against `line` (§22.4) and, when they hold, lets the registrar decide.
+    fn register_against(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        request: &Message,
+        credentials: &DigestCredentials<'_>,
+        line: Option<LineCredentials>,
+    ) {
+        let verdict = self.verify(request, credentials, line.as_ref());
         if let Some(stale) = verdict.rechallenge() {
             debug!(username = %credentials.username, ?verdict, "REGISTER not authenticated");
             self.challenge(now, key, request, Challenger::UserAgent, stale);
